@@ -1,0 +1,105 @@
+"""Check the course site as far as this machine can without Quarto.
+
+1. nbdev's documentation processing (`nbdev.serve.proc_nbs`, the step `nbdev_docs` runs before Quarto) succeeds for
+   every notebook, each page has a title, and no nbdev directive is left in what a reader would see.
+2. Each processed page is rendered to an HTML preview (nbconvert) and opened in headless Chromium: the page loads,
+   shows its title, every PNG figure the notebook stores, and no error output.
+3. A screenshot of each page is saved (default `_screenshots/`) for a person to look at.
+
+Run: `python tools/check_docs.py` (needs Debian's `chromium`); `--no-browser` does steps 1 and 2 without Chromium."""
+import argparse, copy, html, re, shutil, subprocess, sys, tempfile
+from pathlib import Path
+from nbconvert import HTMLExporter
+from nbformat import reads, v4
+from nbdev.config import get_config
+from nbdev.serve import proc_nbs
+
+# nbdev's own directives: the processing must consume them all (Quarto's, like `echo: false`, may stay)
+NBDEV_DIRECTIVES = re.compile(r'^#\|\s*(export|exports|exporti|exec_doc|hide|hide_line|default_exp|slow|gpu|notest|filter_stream)\b', re.M)
+ERROR_TEXT = re.compile(r'Traceback \(most recent call last\)|\w+Error: ')
+CHROME_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--hide-scrollbars',
+                '--disable-background-networking', '--disable-component-update', '--disable-sync', '--mute-audio']
+
+def page_problems(nb):
+    "What is wrong with one processed notebook `nb`, before the browser: title, leftover directives, error outputs."
+    probs = []
+    fm = nb.cells[0].source if nb.cells and nb.cells[0].cell_type == 'raw' else ''
+    title = re.search(r'^title:\s*(.+)$', fm, re.M)
+    if not title: probs.append('no title (the first markdown cell must be `# Title` then `> subtitle`)')
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != 'code': continue
+        if m := NBDEV_DIRECTIVES.search(c.source): probs.append(f'cell {i}: directive `{m.group(0)}` left in the page')
+        for o in c.get('outputs', []):
+            if o.output_type == 'error': probs.append(f'cell {i}: stored error output {o.ename}: {o.evalue}')
+            elif o.output_type == 'stream' and o.name == 'stderr' and 'Traceback' in o.text:
+                probs.append(f'cell {i}: stored traceback on stderr')
+    return probs, (title.group(1).strip().strip('"\'') if title else None)
+
+def n_figures(nb): return sum('image/png' in o.get('data', {}) for c in nb.cells if c.cell_type == 'code' for o in c.outputs)
+
+def to_html(nb, title):
+    "An HTML preview of a processed notebook, with what Quarto would hide left out."
+    nb = copy.deepcopy(nb)
+    fm = nb.cells.pop(0).source if nb.cells and nb.cells[0].cell_type == 'raw' else ''
+    desc = re.search(r'^description:\s*(.+)$', fm, re.M)
+    for c in nb.cells:
+        if c.cell_type != 'code': continue
+        opts = dict(re.findall(r'^#\|\s*([\w-]+):\s*(.*)$', c.source, re.M))
+        c.source = re.sub(r'^#\|.*\n?', '', c.source, flags=re.M).strip()
+        if opts.get('echo') == 'false': c.metadata['jupyter'] = {'source_hidden': True}; c.source = ''
+        if opts.get('output') == 'false': c.outputs = []
+    head = f'# {title}\n\n' + (f'> {desc.group(1).strip()}\n' if desc else '')
+    nb.cells.insert(0, v4.new_markdown_cell(head))
+    nb.metadata['title'] = title
+    body, _ = HTMLExporter(template_name='classic', exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
+    return body
+
+def chromium(): return shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
+
+def browse(page:Path, shot:Path, exe, height=6000):
+    "Open `page` in headless Chromium: return its DOM after load, and save a screenshot to `shot`."
+    with tempfile.TemporaryDirectory() as prof:
+        flags = CHROME_FLAGS + [f'--user-data-dir={prof}', '--virtual-time-budget=3000']
+        dom = subprocess.run([exe, *flags, '--dump-dom', page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+        subprocess.run([exe, *flags, f'--screenshot={shot}', f'--window-size=1280,{height}', page.as_uri()],
+                       capture_output=True, timeout=120)
+    return dom
+
+def browser_problems(dom, title, n_png):
+    probs = []
+    if not dom.strip(): return ['the page did not load (empty DOM)']
+    got = re.search(r'<title>(.*?)</title>', dom, re.S)
+    if not got or html.unescape(got.group(1)).strip() != title: probs.append(f'<title> is {got and got.group(1)!r}, not {title!r}')
+    if f'>{html.escape(title)}<' not in dom and f'>{title}<' not in dom: probs.append('the title is not shown on the page')
+    shown = len(re.findall(r'<img[^>]+src="data:image/png;base64,', dom))
+    if shown != n_png: probs.append(f'{shown} PNG figures shown, the notebook stores {n_png}')
+    text = re.sub(r'<(script|style)\b.*?</\1>', '', dom, flags=re.S)
+    if ERROR_TEXT.search(re.sub(r'<[^>]+>', '', text)) and '"output_error"' in text: probs.append('error text on the page')
+    if 'output_error' in text: probs.append('an error output is shown')
+    return probs
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--out', default='_screenshots', help='where the HTML previews and screenshots go')
+    ap.add_argument('--no-browser', action='store_true', help='skip Chromium (processing and HTML only)')
+    args = ap.parse_args()
+    cfg = get_config()
+    out = cfg.config_path/args.out; out.mkdir(exist_ok=True)
+    cache = proc_nbs(cfg.nbs_path, n_workers=0, force=True)
+    exe = None if args.no_browser else chromium()
+    if not args.no_browser and not exe: sys.exit('chromium not found: `apt-get install chromium` (or pass --no-browser)')
+    failed = 0
+    for fn in sorted(cfg.nbs_path.glob('*.ipynb')):
+        nb = reads((cache/fn.name).read_text(), as_version=4)
+        probs, title = page_problems(nb)
+        n_png = n_figures(nb)
+        if title:
+            page = out/f'{fn.stem}.html'
+            page.write_text(to_html(nb, title))
+            if exe: probs += browser_problems(browse(page, out/f'{fn.stem}.png', exe), title, n_png)
+        failed += bool(probs)
+        print(f'{"FAIL" if probs else "ok  "} {fn.name}: {title!r}, {n_png} figures' + ''.join(f'\n     - {p}' for p in probs))
+    print(f'docs: {len(list(cfg.nbs_path.glob("*.ipynb"))) - failed} passed, {failed} failed')
+    if failed: sys.exit(1)
+
+if __name__ == '__main__': main()
