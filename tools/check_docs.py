@@ -1,18 +1,21 @@
 """Check the course site as far as this machine can without Quarto.
 
-1. nbdev's documentation processing (`nbdev.serve.proc_nbs`, the step `nbdev_docs` runs before Quarto) succeeds for
-   every notebook, each page has a title, and no nbdev directive is left in what a reader would see.
+1. nbdev's documentation processing (the processors `nbdev_docs` runs before Quarto) succeeds for every notebook
+   without warnings, each page has a title, and no nbdev directive is left in what a reader would see. (The processing
+   runs every cell that imports something: a cell mixing imports with other code, say a training run, would run
+   at every docs build; nbdev warns, and here that fails the page.)
 2. Each processed page is rendered to an HTML preview (nbconvert) and opened in headless Chromium: the page loads,
    shows its title, every PNG figure the notebook stores, and no error output.
 3. A screenshot of each page is saved (default `_screenshots/`) for a person to look at.
 
 Run: `python tools/check_docs.py` (needs Debian's `chromium`); `--no-browser` does steps 1 and 2 without Chromium."""
 import argparse, copy, html, re, shutil, subprocess, sys, tempfile
+import yaml
 from pathlib import Path
 from nbconvert import HTMLExporter
-from nbformat import reads, v4
+from nbformat import v4
 from nbdev.config import get_config
-from nbdev.serve import proc_nbs
+from nbproc import process_nb
 
 # nbdev's own directives: the processing must consume them all (Quarto's, like `echo: false`, may stay)
 NBDEV_DIRECTIVES = re.compile(r'^#\|\s*(export|exports|exporti|exec_doc|hide|hide_line|default_exp|slow|gpu|notest|filter_stream)\b', re.M)
@@ -23,9 +26,8 @@ CHROME_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
 def page_problems(nb):
     "What is wrong with one processed notebook `nb`, before the browser: title, leftover directives, error outputs."
     probs = []
-    fm = nb.cells[0].source if nb.cells and nb.cells[0].cell_type == 'raw' else ''
-    title = re.search(r'^title:\s*(.+)$', fm, re.M)
-    if not title: probs.append('no title (the first markdown cell must be `# Title` then `> subtitle`)')
+    fm = frontmatter(nb)
+    if not fm.get('title'): probs.append('no title (the first markdown cell must be `# Title` then `> subtitle`)')
     for i, c in enumerate(nb.cells):
         if c.cell_type != 'code': continue
         if m := NBDEV_DIRECTIVES.search(c.source): probs.append(f'cell {i}: directive `{m.group(0)}` left in the page')
@@ -33,22 +35,29 @@ def page_problems(nb):
             if o.output_type == 'error': probs.append(f'cell {i}: stored error output {o.ename}: {o.evalue}')
             elif o.output_type == 'stream' and o.name == 'stderr' and 'Traceback' in o.text:
                 probs.append(f'cell {i}: stored traceback on stderr')
-    return probs, (title.group(1).strip().strip('"\'') if title else None)
+    return probs, fm.get('title')
+
+def frontmatter(nb):
+    "The YAML frontmatter nbdev makes from `# title` and `> description` (a raw first cell)."
+    c = nb.cells[0] if nb.cells else None
+    return yaml.safe_load(c.source.strip().strip('-')) or {} if c and c.cell_type == 'raw' else {}
 
 def n_figures(nb): return sum('image/png' in o.get('data', {}) for c in nb.cells if c.cell_type == 'code' for o in c.outputs)
 
 def to_html(nb, title):
     "An HTML preview of a processed notebook, with what Quarto would hide left out."
     nb = copy.deepcopy(nb)
-    fm = nb.cells.pop(0).source if nb.cells and nb.cells[0].cell_type == 'raw' else ''
-    desc = re.search(r'^description:\s*(.+)$', fm, re.M)
+    desc = frontmatter(nb).get('description')
+    if nb.cells and nb.cells[0].cell_type == 'raw': nb.cells.pop(0)
     for c in nb.cells:
+        if c.cell_type == 'markdown': c.source = re.sub(r'\]\(([^)]*)\)\{[^}]*\}', r'](\1)', c.source)  # Quarto link attributes
         if c.cell_type != 'code': continue
         opts = dict(re.findall(r'^#\|\s*([\w-]+):\s*(.*)$', c.source, re.M))
         c.source = re.sub(r'^#\|.*\n?', '', c.source, flags=re.M).strip()
         if opts.get('echo') == 'false': c.metadata['jupyter'] = {'source_hidden': True}; c.source = ''
         if opts.get('output') == 'false': c.outputs = []
-    head = f'# {title}\n\n' + (f'> {desc.group(1).strip()}\n' if desc else '')
+    nb.cells = [c for c in nb.cells if c.cell_type != 'code' or c.source or c.outputs]  # Quarto shows nothing for them
+    head = f'# {title}\n\n' + (f'> {desc}\n' if desc else '')
     nb.cells.insert(0, v4.new_markdown_cell(head))
     nb.metadata['title'] = title
     body, _ = HTMLExporter(template_name='classic', exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
@@ -85,13 +94,16 @@ def main():
     args = ap.parse_args()
     cfg = get_config()
     out = cfg.config_path/args.out; out.mkdir(exist_ok=True)
-    cache = proc_nbs(cfg.nbs_path, n_workers=0, force=True)
     exe = None if args.no_browser else chromium()
     if not args.no_browser and not exe: sys.exit('chromium not found: `apt-get install chromium` (or pass --no-browser)')
     failed = 0
     for fn in sorted(cfg.nbs_path.glob('*.ipynb')):
-        nb = reads((cache/fn.name).read_text(), as_version=4)
+        try: nb, warns = process_nb(fn)
+        except Exception as e:
+            failed += 1; print(f'FAIL {fn.name}: nbdev processing failed: {e}'); continue
         probs, title = page_problems(nb)
+        probs += [f'nbdev: {w.splitlines()[0]} (cell: {w.split("---")[1].strip().splitlines()[0]!r}...)' if '---' in w
+                  else f'nbdev: {w}' for w in warns]
         n_png = n_figures(nb)
         if title:
             page = out/f'{fn.stem}.html'
