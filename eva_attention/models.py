@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['MODELS', 'course', 'RECIPES', 'list_models', 'get_model', 'Recipe', 'read_summaries', 'model_table']
 
-# %% ../nbs/04a_models.ipynb #d670e58e
+# %% ../nbs/04a_models.ipynb #f95c1ee4
 import json
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -16,7 +16,7 @@ from .ultimus import ultimus_spec, ultimus_nopad, ultimus
 from .conv_vit import convvit_s10, vit_conv1x1, convvit
 from .convmixer import convmixer, convmixer_s10
 
-# %% ../nbs/04a_models.ipynb #b7b08716
+# %% ../nbs/04a_models.ipynb #18b90551
 MODELS = {  # name: (factory, what it is)
     'ultimus_spec':  (ultimus_spec,  'session 9 ULTIMUS as assigned: 3x3 padded convs with bias, FC layers with bias'),
     'ultimus_nopad': (ultimus_nopad, 'session 9 ULTIMUS, unpadded bias-free convs and FC layers'),
@@ -28,12 +28,12 @@ MODELS = {  # name: (factory, what it is)
     'convmixer_s10': (convmixer_s10, "ConvMixer-256/10, kernel 5, patch 2 (the course's run)"),
 }
 
-# %% ../nbs/04a_models.ipynb #eb3fc128
+# %% ../nbs/04a_models.ipynb #e9a0831a
 def list_models():
     "The registered model names, in teaching order."
     return list(MODELS)
 
-# %% ../nbs/04a_models.ipynb #96b96223
+# %% ../nbs/04a_models.ipynb #f8d06b6f
 def get_model(name:str, # a name from `list_models()`
               **kwargs): # passed to the model's factory, e.g. `n_classes`
     "A freshly initialised model, by name."
@@ -41,7 +41,7 @@ def get_model(name:str, # a name from `list_models()`
         raise ValueError(f"Unknown model {name!r}: pick one of {', '.join(MODELS)} (or `eva_train --list`).")
     return MODELS[name][0](**kwargs)
 
-# %% ../nbs/04a_models.ipynb #cd89216c
+# %% ../nbs/04a_models.ipynb #62e5fb64
 @dataclass(frozen=True)
 class Recipe:
     "One model's training recipe: everything `train` needs besides the model and the data."
@@ -58,7 +58,7 @@ class Recipe:
     augment:str='course'       # 'course' (pad-crop, flip, 16px cutout) | 'flip-crop' | 'none'
     grad_clip:float|None=None  # clip the gradient norm to this, if set
 
-# %% ../nbs/04a_models.ipynb #ea498747
+# %% ../nbs/04a_models.ipynb #2b67250e
 course = Recipe(bs=512, opt='adam', lr=3e-3, pct_start=5/24)
 RECIPES = {
     'ultimus_spec':  course,
@@ -71,13 +71,13 @@ RECIPES = {
     'convmixer_s10': Recipe(bs=512, opt='adamw', lr=1e-2, wd=5e-3, pct_start=0.25, anneal='linear', label_smoothing=0.1, grad_clip=1.),
 }
 
-# %% ../nbs/04a_models.ipynb #2e18384e
+# %% ../nbs/04a_models.ipynb #4ce274e5
 def read_summaries(results=None): # default: `results/` beside the package, in a clone of the repository
     "The `summary.json` of each recorded run under `results/<model>/`, by model name."
     d = Path(results or Path(eva_attention.__file__).resolve().parents[1]/'results')
     return {p.parent.name: json.loads(p.read_text()) for p in sorted(d.glob('*/summary.json'))}
 
-# %% ../nbs/04a_models.ipynb #51d820c5
+# %% ../nbs/04a_models.ipynb #1338c1e0
 def model_table(results=None): # folder of run records; default: the repository's `results/`
     "Every registered model: parameters, recipe, and its recorded 24-epoch accuracy and time (empty if not run)."
     runs = read_summaries(results)
