@@ -32,11 +32,15 @@ from .models import Recipe
 
 # %% ../nbs/05_training.ipynb #4875bcbf
 def get_device(device=None) -> torch.device:
-    "`device` if given, else the best there is: cuda, then mps, then cpu"
-    if device: return torch.device(device)
-    if torch.cuda.is_available(): return torch.device('cuda')
-    if torch.backends.mps.is_available(): return torch.device('mps')
-    return torch.device('cpu')
+    "`device` if given (this machine must have it), else the best there is: cuda, then mps, then cpu"
+    has = {'cuda': torch.cuda.is_available(), 'mps': torch.backends.mps.is_available(), 'cpu': True}
+    if device is None: return torch.device(next(k for k, ok in has.items() if ok))
+    try: dev = torch.device(device)
+    except RuntimeError: raise ValueError(f"device {device!r}: not a device name: use 'cuda', 'mps' or 'cpu'") from None
+    if not has.get(dev.type, False):
+        raise ValueError(f"device {device!r}: this machine has no {dev.type} device that PyTorch can use: "
+                         f"leave the device out to use the best there is")
+    return dev
 
 def amp_dtype(device, amp=True):
     "Autocast dtype: bf16 on CUDA GPUs that have it (compute capability 8+), fp16 on older ones (T4), None (fp32) elsewhere"
