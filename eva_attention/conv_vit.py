@@ -57,7 +57,7 @@ class ChannelAttention(nn.Module):
         if dim % dim_head: raise ValueError(f"dim {dim} is not divisible by dim_head {dim_head}: pick dim = heads * dim_head")
         self.heads, self.scale = dim // dim_head, dim_head ** -0.5
         self.to_qkv = nn.Conv2d(dim, dim * 3, 1)                   # q, k, v: 1x1 convs with bias
-        self.to_out = nn.Conv2d(dim, dim, 1)                       # the course's `unify_heads`
+        self.to_out = nn.Conv2d(dim, dim, 1)                       # unify the heads
         self.keep_attn, self.attn = False, None                    # set keep_attn to keep the weights (see attention_weights)
 
     def forward(self, x):                                          # (b, dim, h, w)

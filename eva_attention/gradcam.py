@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['LAYER_CHOICES', 'kept_state', 'spatial_kind', 'token_grid', 'trace_layers', 'CamLayer', 'default_target_layer',
-           'get_target_layer', 'token_reshape', 'gradcam', 'plot_gradcam', 'layer_table']
+           'get_target_layer', 'token_reshape', 'gradcam', 'pick_mistakes', 'plot_gradcam', 'layer_table']
 
 # %% ../nbs/06_gradcam.ipynb #95e498a9
 from contextlib import contextmanager
@@ -164,6 +164,16 @@ def gradcam(model:nn.Module, x:torch.Tensor, targets=None, layer=None) -> np.nda
         try: return cam(input_tensor=xg, targets=targets)
         finally: cam.activations_and_grads.release()                          # hooks off, even on errors
 
+# %% ../nbs/06_gradcam.ipynb #c4ee024e
+def pick_mistakes(probs:torch.Tensor, y, n=10) -> torch.Tensor:
+    "Indices of up to `n` mistakes: the most confident mistake of each true class (most confident first), then the next most confident"
+    y = torch.as_tensor(y).long().cpu(); conf, pred = probs.max(1)
+    wrong = torch.where(pred != y)[0]
+    seen, firsts, rest = set(), [], []
+    for i in wrong[conf[wrong].argsort(descending=True, stable=True)].tolist():
+        (rest if int(y[i]) in seen else firsts).append(i); seen.add(int(y[i]))
+    return torch.tensor((firsts + rest)[:n], dtype=torch.long)
+
 # %% ../nbs/06_gradcam.ipynb #11f0bdbe
 def _probs(model, x, bs=500):
     "Softmax probabilities (N, n_classes) in eval mode, in batches on the model's device, returned on the CPU"
@@ -189,14 +199,14 @@ def _gallery(n, per, ncols, size=1.9):
     return fig, [axs[k // ncols, (k % ncols) * per:(k % ncols + 1) * per] for k in range(n)]
 
 # %% ../nbs/06_gradcam.ipynb #c8848ac7
-def plot_gradcam(model:nn.Module, x:torch.Tensor, y, n=10, layer=None, target='both', opacity=0.5, classes=CLASSES, ncols=2, title=None):
-    "Figure: `n` of the images of `x` (normalized (N,3,H,W)) that `model` gets wrong (labels `y`), with the CAMs of the `target` class"
+def plot_gradcam(model:nn.Module, x:torch.Tensor, y, n=10, layer=None, target='both', opacity=0.5, classes=CLASSES, ncols=2, title=None,
+                 probs=None): # the model's probabilities on `x` if already computed (N, n_classes)
+    "Figure: `n` of the images of `x` (normalized (N,3,H,W)) that `model` gets wrong (labels `y`), picked by `pick_mistakes`, with the CAMs of the `target` class"
     if target not in ('true', 'pred', 'both'): raise ValueError(f"target={target!r}: use 'true', 'pred' or 'both'")
     y = torch.as_tensor(y).long().cpu()
-    p = _probs(model, x); pred = p.argmax(1)
-    wrong = torch.where(pred != y)[0]
-    k = min(n, len(wrong))
-    idx = wrong[torch.arange(k) * len(wrong) // k] if k else wrong            # spread over the mistakes (and so the classes)
+    p = _probs(model, x) if probs is None else probs.float().cpu(); pred = p.argmax(1)
+    idx, n_wrong = pick_mistakes(p, y, n), int((pred != y).sum())
+    k, n_cls = len(idx), len(set(y[idx].tolist()))
     cl = get_target_layer(model, layer, x.shape[-1])
     xs, ys, ps = x[idx.to(x.device)], y[idx], pred[idx]
     cams = {kind: gradcam(model, xs, t, cl) for kind, t in (('true', ys), ('pred', ps)) if target in (kind, 'both')}
@@ -207,7 +217,8 @@ def plot_gradcam(model:nn.Module, x:torch.Tensor, y, n=10, layer=None, target='b
             ax.imshow(_overlay(img, c[j], opacity)); ax.set_title(f"CAM {classes[t if kind == 'true' else pr]}\n({kind} class)", fontsize=9)
     grid = f"{cl.reshape.grid}x{cl.reshape.grid} tokens" if cl.reshape else f"{cl.shape[-2]}x{cl.shape[-1]} map"
     fig.suptitle(f"{title or type(model).__name__}: GradCAM at '{cl.name}' ({type(cl.module).__name__}, {grid}); "
-                 f"{k} of the {len(wrong)} mistakes among {len(x)} images", fontsize=10)
+                 f"\nthe most confident mistake of each of {n_cls} classes{'' if k == n_cls else ', then the next most confident'}: "
+                 f"{k} of the {n_wrong} mistakes among {len(x)} images", fontsize=10)
     plt.close(fig)
     return fig
 

@@ -8,6 +8,7 @@ __all__ = ['MODELS', 'course', 'RECIPES', 'list_models', 'get_model', 'Recipe', 
 # %% ../nbs/04a_models.ipynb #f95c1ee4
 import json
 from dataclasses import dataclass, asdict
+from functools import partial
 from pathlib import Path
 import pandas as pd
 import eva_attention
@@ -18,14 +19,15 @@ from .convmixer import convmixer, convmixer_s10
 
 # %% ../nbs/04a_models.ipynb #18b90551
 MODELS = {  # name: (factory, what it is)
-    'ultimus_spec':  (ultimus_spec,  'session 9 ULTIMUS as assigned: 3x3 padded convs with bias, FC layers with bias'),
-    'ultimus_nopad': (ultimus_nopad, 'session 9 ULTIMUS, unpadded bias-free convs and FC layers'),
-    'ultimus':       (ultimus,       'our ULTIMUS: same C>C>C>GAP>Ux4>FC, built to learn'),
-    'convvit_s10':   (convvit_s10,   "session 10's fully convolutional ViT (attends over channels)"),
-    'vit_conv1x1':   (vit_conv1x1,   "session 10's ViT with every Linear as a bias-free 1x1 conv"),
-    'convvit':       (convvit,       'our conv-ViT: a conv tokenizer, attention over 8x8 spatial tokens'),
-    'convmixer':     (convmixer,     'ConvMixer-256/8, kernel 5, patch 2 (the standard CIFAR-10 setting)'),
-    'convmixer_s10': (convmixer_s10, "ConvMixer-256/10, kernel 5, patch 2 (the course's run)"),
+    'ultimus_spec':     (ultimus_spec,  'session 9 ULTIMUS as assigned: 3x3 padded convs with bias, FC layers with bias'),
+    'ultimus_nopad':    (ultimus_nopad, 'session 9 ULTIMUS, unpadded bias-free convs and FC layers'),
+    'ultimus':          (ultimus,       'our ULTIMUS: same C>C>C>GAP>Ux4>FC, built to learn'),
+    'ultimus_noblocks': (partial(ultimus, depth=0), 'ablation: our ULTIMUS without its 4 ULTIMUS blocks (same trunk and recipe)'),
+    'convvit_s10':      (convvit_s10,   "session 10's fully convolutional ViT (attends over channels)"),
+    'vit_conv1x1':      (vit_conv1x1,   "session 10's ViT with every Linear as a bias-free 1x1 conv"),
+    'convvit':          (convvit,       'our conv-ViT: a conv tokenizer, attention over 8x8 spatial tokens'),
+    'convmixer':        (convmixer,     "ConvMixer-256/8, kernel 5, patch 2 (the size of its authors' CIFAR-10 script)"),
+    'convmixer_s10':    (convmixer_s10, 'ConvMixer-256/10, kernel 5, patch 2 (a deeper variant; the course published kernel and patch, not dim or depth)'),
 }
 
 # %% ../nbs/04a_models.ipynb #e9a0831a
@@ -50,7 +52,7 @@ class Recipe:
     opt:str='adam'             # 'adam' | 'adamw'
     lr:float=1e-3              # the one-cycle peak learning rate
     wd:float=0.                # weight decay: L2 for adam, decoupled for adamw
-    pct_start:float=0.2        # fraction of steps spent warming up (5/24: the course's peak at epoch 5)
+    pct_start:float=0.2        # fraction of steps spent warming up (5/24: the peak at epoch 5 of 24)
     anneal:str='linear'        # 'linear' | 'cos'
     div_factor:float=25.       # the first LR is lr/div_factor
     final_div_factor:float=1e4 # the last LR is the first/final_div_factor; 1 means "no annihilation"
@@ -64,6 +66,7 @@ RECIPES = {
     'ultimus_spec':  course,
     'ultimus_nopad': course,
     'ultimus':       Recipe(bs=512, opt='adamw', lr=1e-2, wd=5e-4, pct_start=0.25, label_smoothing=0.1),
+    'ultimus_noblocks': Recipe(bs=512, opt='adamw', lr=1e-2, wd=5e-4, pct_start=0.25, label_smoothing=0.1),
     'convvit_s10':   Recipe(bs=512, opt='adam', lr=1e-3, pct_start=5/24),
     'vit_conv1x1':   Recipe(bs=256, opt='adamw', lr=1e-3, wd=0.05, pct_start=0.2, anneal='cos', label_smoothing=0.1, grad_clip=1.),
     'convvit':       Recipe(bs=512, opt='adamw', lr=2e-3, wd=0.05, pct_start=0.2, anneal='cos', label_smoothing=0.1, grad_clip=1.),
