@@ -26,7 +26,7 @@ from .gradcam import plot_gradcam
 from .models import MODELS, RECIPES, Recipe, get_model, list_models, model_table
 from .training import (CheckpointError, amp_dtype, get_device, load_checkpoint, lr_find,
                                     plot_confusion, plot_curves, plot_lr, plot_lr_find, plot_misclassified,
-                                    save_checkpoint, stratified_subset, test_report, train)
+                                    atomic_write, save_checkpoint, stratified_subset, test_report, train)
 
 # %% ../nbs/08_cli.ipynb #4e5695ae
 class EvaTrainError(Exception):
@@ -176,8 +176,7 @@ def run(model='convmixer', epochs=None, data=None, out=None, resume=False, seed=
         write_report(out, model, m, d, hist, rep)
         summary = make_summary(model, m, d, r, hist, rep, dev, seed, command, str(data or os.environ.get('EVA_DATA') or
                                'torchvision download'), subset=subset, loader=loader, **extra) | made_by
-        (out / 'summary.json.tmp').write_text(json.dumps(summary, indent=2))
-        os.replace(out / 'summary.json.tmp', out / 'summary.json')          # atomic: a summary is whole or absent
+        atomic_write(out / 'summary.json', lambda p: Path(p).write_text(json.dumps(summary, indent=2)))
     return summary
 
 # %% ../nbs/08_cli.ipynb #2ec1ad20

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['AUGMENTS', 'CKPT_FORMAT', 'get_device', 'amp_dtype', 'get_augment', 'DeviceLoader', 'get_loaders', 'make_opt',
            'make_sched', 'History', 'epoch_line', 'check_loss', 'train_one_epoch', 'get_preds', 'accuracy', 'evaluate',
-           'fit', 'rng_state', 'set_rng_state', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'train',
-           'lr_suggest', 'lr_find', 'plot_lr_find', 'confusion_matrix', 'per_class_accuracy', 'test_report',
+           'fit', 'rng_state', 'set_rng_state', 'CheckpointError', 'atomic_write', 'save_checkpoint', 'load_checkpoint',
+           'train', 'lr_suggest', 'lr_find', 'plot_lr_find', 'confusion_matrix', 'per_class_accuracy', 'test_report',
            'plot_curves', 'plot_lr', 'plot_confusion', 'plot_misclassified', 'stratified_subset']
 
 # %% ../nbs/05_training.ipynb #a25ad9c3
@@ -241,8 +241,8 @@ class CheckpointError(ValueError):
 
 CKPT_FORMAT = 1  # what `train` writes; raise it when a checkpoint's contents change
 
-def save_checkpoint(state:dict, path):
-    "`torch.save` to a temp file in `path`'s folder, then `os.replace` it: a kill never leaves half a checkpoint"
+def atomic_write(path, write):
+    "`write(tmp)` to a temp file in `path`'s folder, then `os.replace` it over `path`: a kill never leaves half a file"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
@@ -250,11 +250,15 @@ def save_checkpoint(state:dict, path):
     umask = os.umask(0); os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)                                       # mkstemp makes it private (0600)
     try:
-        torch.save(state, tmp)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+def save_checkpoint(state:dict, path):
+    "`torch.save` `state` to `path` with `atomic_write`: a kill never leaves half a checkpoint"
+    atomic_write(path, partial(torch.save, state))
 
 # %% ../nbs/05_training.ipynb #2aff8e90
 def _read_checkpoint(path:Path):
