@@ -10,7 +10,8 @@ Each path runs one warm-up epoch (worker start-up, allocator), then the best of 
 import argparse, time
 import numpy as np, torch
 from torch.utils.data import DataLoader
-from eva_attention.data import load_cifar10, get_tfms, AlbDataset, seed_worker, to_tensor, batch_augment
+from eva_attention.data import load_cifar10, to_tensor
+from eva_attention.loaders import get_tfms, AlbDataset, seed_worker, batch_augment
 
 
 def bench_albumentations(x, y, bs, workers, epochs):

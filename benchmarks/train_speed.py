@@ -5,17 +5,24 @@
 (a) course style: albumentations per image in DataLoader workers (`get_dls`), fp32, eager, default memory format;
 (b) ours: the training set on the device as uint8, `batch_augment` there (`DeviceLoader`), mixed precision
     (`amp_dtype`: bf16, or fp16 with a GradScaler), channels_last on CUDA, and `torch.compile` with `--compile`.
-Both run the library's own `train_one_epoch` with the model's recipe (Adam/AdamW + one-cycle); one warm-up epoch each
+Both run the library's own `Learner` with the model's recipe (Adam/AdamW + one-cycle); one warm-up epoch each
 (workers, cudnn autotune, compilation), then the mean of `--epochs` timed epochs. Prints images/s of each and the ratio.
 It also runs on a CPU (slowly: use --subset); the figures that matter are a GPU's."""
 import argparse, time
 import torch
 from torch import nn
-from eva_attention.data import load_cifar10, get_dls, get_tfms
+from eva_attention.core import amp_dtype, get_device
+from eva_attention.data import load_cifar10
+from eva_attention.loaders import AUGMENTS, DeviceLoader, get_augment, get_dls, get_tfms, stratified_subset
 from eva_attention.models import get_model, RECIPES
-from eva_attention.training import (AUGMENTS, DeviceLoader, History, amp_dtype, get_augment, get_device, make_opt,
-                                    make_sched, stratified_subset, train_one_epoch)
-from eva_attention.cli import device_name
+from eva_attention.learner import Callback, Learner, make_opt, make_sched
+from eva_attention.report import device_name
+
+class EpochTimes(Callback):
+    "Seconds of each epoch's training batches (synchronized on CUDA)"
+    def __init__(self): self.times = []
+    def before_epoch(self, learn): sync(learn.dev); self.t0 = time.perf_counter()
+    def after_train(self, learn): sync(learn.dev); self.times.append(time.perf_counter() - self.t0)
 
 def sync(dev):
     if dev.type == 'cuda': torch.cuda.synchronize(dev)
@@ -35,12 +42,10 @@ def bench(name, data, dev, fast, epochs, compile=False, workers=2):
     sched = make_sched(opt, r, (epochs + 1) * len(dl))
     scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
     net = torch.compile(model) if compile else model
-    loss_func, times = nn.CrossEntropyLoss(label_smoothing=r.label_smoothing), []
-    for e in range(epochs + 1):
-        sync(dev); t0 = time.perf_counter()
-        train_one_epoch(net, dl, opt, sched, loss_func, History(), dtype, scaler, r.grad_clip)
-        sync(dev)
-        if e: times.append(time.perf_counter() - t0)
+    timer = EpochTimes()
+    Learner(net, dl, None, nn.CrossEntropyLoss(label_smoothing=r.label_smoothing), opt, sched, dtype, scaler, r.grad_clip,
+            cbs=[timer]).fit(epochs + 1)
+    times = timer.times[1:]                                             # the first epoch warms up
     n = len(dl) * r.bs if fast else len(data.y_train)
     return n * len(times) / sum(times)
 

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['ChannelNorm', 'ConvPatchEmbed', 'ChannelAttention', 'ConvFeedForward', 'ChannelViT', 'convvit_s10', 'Conv1x1',
-           'SelfAttention', 'FeedForward', 'ViT', 'vit_conv1x1', 'vit_linear', 'conv_bn', 'ConvTokenizer', 'DropPath',
-           'SeqPool', 'ConvViT', 'convvit', 'attention_weights', 'rollout', 'token_heatmap', 'show_heatmaps']
+           'SelfAttention', 'FeedForward', 'ViT', 'vit_conv1x1', 'vit_linear', 'ConvTokenizer', 'SeqPool', 'ConvViT',
+           'convvit', 'attention_weights', 'rollout', 'token_heatmap', 'show_heatmaps']
 
 # %% ../nbs/03_conv_vit.ipynb #d379d83b
 import math
@@ -13,10 +13,10 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import StochasticDepth
 from einops import rearrange, repeat
 from einops.layers.torch import Rearrange
-import matplotlib.pyplot as plt
-from .attention import Residual
+from .core import Residual, conv_bn, evaluating, image_grid
 from .data import denormalize
 
 # %% ../nbs/03_conv_vit.ipynb #573efdcf
@@ -82,6 +82,11 @@ class ChannelViT(nn.Sequential):
               for _ in range(depth)],
             ChannelNorm(dim),
             nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(dim, n_classes))
+
+    @property
+    def gradcam_layer(self):  # GradCAM's rule (06) would pick the final ChannelNorm + GELU, which only rescale each pixel
+        "GradCAM's layer, as a dotted name: the last transformer layer"
+        return str(max(i for i, c in enumerate(self) if isinstance(c, nn.Sequential)))
 
 # %% ../nbs/03_conv_vit.ipynb #c89d20fa
 def convvit_s10(n_classes=10):
@@ -159,10 +164,6 @@ def vit_linear(n_classes=10):
     return ViT(n_classes=n_classes, proj=partial(nn.Linear, bias=False))
 
 # %% ../nbs/03_conv_vit.ipynb #7bc169f0
-def conv_bn(ni, nf):
-    "3x3 conv (no bias: BN has one), BatchNorm, ReLU."
-    return nn.Sequential(nn.Conv2d(ni, nf, 3, padding=1, bias=False), nn.BatchNorm2d(nf), nn.ReLU(inplace=True))
-
 class ConvTokenizer(nn.Sequential):
     "Three conv-BN-ReLU layers and two 2x2 max-pools: `(b, 3, 32, 32)` -> 64 tokens `(b, 64, dim)`."
     def __init__(self, dim, widths=(64, 128), channels=3):
@@ -172,15 +173,6 @@ class ConvTokenizer(nn.Sequential):
                          Rearrange('b c h w -> b (h w) c'))                  # (b, 64, dim)
 
 # %% ../nbs/03_conv_vit.ipynb #19325201
-class DropPath(nn.Module):
-    "Stochastic depth: in training, drop a residual branch for a random fraction `p` of the samples (and scale the rest up)."
-    def __init__(self, p=0.): super().__init__(); self.p = p
-
-    def forward(self, x):
-        if not self.training or self.p == 0: return x
-        keep = torch.rand(x.shape[0], *(1,) * (x.ndim - 1), device=x.device) >= self.p   # one coin per sample
-        return x * keep / (1 - self.p)
-
 class SeqPool(nn.Module):
     "CCT's sequence pooling: score each token with a `Linear(dim, 1)`, softmax over tokens, weighted mean `(b, n, dim) -> (b, dim)`."
     def __init__(self, dim): super().__init__(); self.attention = nn.Linear(dim, 1)
@@ -203,8 +195,8 @@ class ConvViT(nn.Module):
         self.tokenizer = ConvTokenizer(dim, widths, channels)
         self.pos_embedding = nn.Parameter(torch.zeros(1, (image_size // 4) ** 2, dim))
         self.transformer = nn.Sequential(*[nn.Sequential(
-            Residual(nn.Sequential(nn.LayerNorm(dim), SelfAttention(dim, heads), DropPath(p))),
-            Residual(nn.Sequential(nn.LayerNorm(dim), FeedForward(dim, dim * mlp_ratio), DropPath(p))))
+            Residual(nn.Sequential(nn.LayerNorm(dim), SelfAttention(dim, heads), StochasticDepth(p, mode='row'))),
+            Residual(nn.Sequential(nn.LayerNorm(dim), FeedForward(dim, dim * mlp_ratio), StochasticDepth(p, mode='row'))))
             for p in torch.linspace(0, drop_path, depth).tolist()])
         self.norm, self.pool, self.head = nn.LayerNorm(dim), SeqPool(dim), nn.Linear(dim, n_classes)
         self.apply(_init_linear)
@@ -216,6 +208,11 @@ class ConvViT(nn.Module):
         x = self.norm(self.transformer(x))
         return self.head(self.pool(x))                             # (b, n_classes)
 
+    @property
+    def gradcam_layer(self):  # GradCAM's rule (06) would pick the final LayerNorm, which only rescales each token
+        "GradCAM's layer, as a dotted name: the last transformer layer"
+        return f"transformer.{len(self.transformer) - 1}"
+
 # %% ../nbs/03_conv_vit.ipynb #3fd94919
 def convvit(n_classes=10):
     "Our recommended conv ViT for CIFAR-10: conv tokenizer (64 tokens), dim 192, depth 6, 4 heads, MLP x2, SeqPool (2.09M params)."
@@ -225,15 +222,12 @@ def convvit(n_classes=10):
 def attention_weights(model, xb):
     "Run `model` once in eval mode on `xb`; return each attention layer's weights, in order: a list of `(b, heads, n, n)`."
     layers = [m for m in model.modules() if hasattr(m, 'keep_attn')]
-    training = model.training
     try:
-        model.eval()
         for m in layers: m.keep_attn = True
-        with torch.no_grad(): model(xb)
+        with evaluating(model), torch.no_grad(): model(xb)
         return [m.attn for m in layers]
     finally:
         for m in layers: m.keep_attn, m.attn = False, None
-        model.train(training)
 
 # %% ../nbs/03_conv_vit.ipynb #edea174a
 def rollout(maps):
@@ -259,14 +253,11 @@ def token_heatmap(w, size=32, normalize=True):
 def show_heatmaps(imgs, heats, titles=None, alpha=0.55, cmap='jet', size=1.5):
     "One row per image: the image (normalised, as the model saw it), then each of its heatmaps `heats[i]` `(k, H, W)` over it."
     b, k = heats.shape[:2]
-    fig, axs = plt.subplots(b, k + 1, figsize=(size * (k + 1), size * b), squeeze=False)
-    ims = denormalize(imgs.detach().cpu()).permute(0, 2, 3, 1)
-    for i in range(b):
-        axs[i, 0].imshow(ims[i])
-        for j in range(k):
-            axs[i, j + 1].imshow(ims[i])
-            axs[i, j + 1].imshow(heats[i, j].detach().cpu(), cmap=cmap, alpha=alpha, vmin=0, vmax=1)
-    for j, t in enumerate(['image', *(titles or [])]): axs[0, j].set_title(t, fontsize=8)
-    for ax in axs.flat: ax.axis('off')
-    fig.tight_layout()
+    fig, rows = image_grid(b, per=k + 1, ncols=1, size=size)
+    fig.set_figheight(size * b + 0.3)                              # titles on the first row only: no room needed below it
+    ims = denormalize(imgs.detach().cpu()).permute(0, 2, 3, 1)    # (b, H, W, 3)
+    for axs, im, hs in zip(rows, ims, heats.detach().cpu()):
+        axs[0].imshow(im)
+        for ax, h in zip(axs[1:], hs): ax.imshow(im); ax.imshow(h, cmap=cmap, alpha=alpha, vmin=0, vmax=1)
+    for ax, t in zip(rows[0], ['image', *(titles or [])]): ax.set_title(t, fontsize=8)
     return fig

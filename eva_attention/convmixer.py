@@ -7,7 +7,7 @@ __all__ = ['ConvMixer', 'convmixer', 'convmixer_s10']
 
 # %% ../nbs/04_convmixer.ipynb #9987bd7b
 from torch import nn
-from .attention import Residual
+from .core import Residual
 
 # %% ../nbs/04_convmixer.ipynb #62044adc
 def _check_positive(**kwargs):

@@ -8,7 +8,7 @@ __all__ = ['Ultimus', 'ultimus_spec', 'ultimus_nopad', 'ultimus', 'attention_map
 # %% ../nbs/02_ultimus.ipynb #b156fcd5
 import torch
 from torch import nn
-from .attention import Residual
+from .core import Residual, conv_bn, evaluating
 
 # %% ../nbs/02_ultimus.ipynb #6c87f359
 class Ultimus(nn.Module):
@@ -60,18 +60,13 @@ def ultimus_nopad(n_classes:int=10)->nn.Module:
         *[Ultimus(48, 8, bias=False) for _ in range(4)],  # (b, 48)
         nn.Linear(48, n_classes, bias=False))             # (b, n_classes)
 
-# %% ../nbs/02_ultimus.ipynb #267185b0
-def _conv_bn(ci, co, stride=1):
-    "3×3 conv (padding 1, no bias: the BatchNorm has one), BatchNorm, ReLU"
-    return nn.Sequential(nn.Conv2d(ci, co, 3, stride, 1, bias=False), nn.BatchNorm2d(co), nn.ReLU())
-
 # %% ../nbs/02_ultimus.ipynb #8b2694db
 def ultimus(n_classes:int=10, c1:int=32, c2:int=64, dim:int=48, d:int=8, depth:int=4)->nn.Module:
     "Our ULTIMUS: strided conv-BN-ReLU ×3 to `dim` channels, GAP, LayerNorm, `depth` residual pre-norm ULTIMUS blocks, LayerNorm, FC"
     return nn.Sequential(
-        _conv_bn(3, c1, stride=2),                        # (b, 32, 16, 16)
-        _conv_bn(c1, c2, stride=2),                       # (b, 64, 8, 8)
-        _conv_bn(c2, dim),                                # (b, 48, 8, 8): A = 8, receptive field 15×15
+        conv_bn(3, c1, stride=2),                         # (b, 32, 16, 16)
+        conv_bn(c1, c2, stride=2),                        # (b, 64, 8, 8)
+        conv_bn(c2, dim),                                 # (b, 48, 8, 8): A = 8, receptive field 15×15
         nn.AdaptiveAvgPool2d(1), nn.Flatten(),            # X: (b, 48)
         nn.LayerNorm(dim),
         *[Residual(nn.Sequential(nn.LayerNorm(dim), Ultimus(dim, d, scale='before'))) for _ in range(depth)],
@@ -82,12 +77,11 @@ def ultimus(n_classes:int=10, c1:int=32, c2:int=64, dim:int=48, d:int=8, depth:i
 def attention_maps(model:nn.Module, xb:torch.Tensor)->list:
     "The AM (b, d, d) of every `Ultimus` block in `model` for the images `xb` (eval mode, no grad)"
     blocks = [m for m in model.modules() if isinstance(m, Ultimus)]
-    inputs = []
+    inputs = []                                                   # each block's input X (b, dim), caught by its hook
     hooks = [b.register_forward_hook(lambda mod, args, out: inputs.append(args[0])) for b in blocks]
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad(): model(xb); return [b.attention_map(x) for b, x in zip(blocks, inputs)]
+        with evaluating(model), torch.no_grad():
+            model(xb)
+            return [b.attention_map(x) for b, x in zip(blocks, inputs)]
     finally:
         for h in hooks: h.remove()
-        model.train(was_training)
