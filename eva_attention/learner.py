@@ -232,17 +232,16 @@ def make_learner(model, data,
     if len(train_dl) == 0: raise ValueError(f"batch size {r.bs} is larger than the {len(data.y_train)} training images "
                                             f"(the last partial batch is dropped): lower bs")
     total, opt = r.epochs * len(train_dl), make_opt(model, r)
+    sched, scaler = make_sched(opt, r, total), torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
+    parts, ckpt = dict(model=model, opt=opt, sched=sched, scaler=scaler), Path(out) / 'checkpoint.pt' if out else None
+    state = lambda l: dict(format=CKPT_FORMAT, name=name, recipe=asdict(r), epoch=l.epoch + 1, total_steps=total, history=l.hist.d,
+                           rng=rng_state(*gens), **{k: o.state_dict() for k, o in parts.items()})
     learn = Learner(torch.compile(model) if compile else model, train_dl, test_dl, nn.CrossEntropyLoss(label_smoothing=r.label_smoothing),
-                    opt, make_sched(opt, r, total), dtype, torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16),
-                    r.grad_clip, [LossGuard(), *([Progress()] if progress else []), *cbs], epochs=r.epochs)
-    parts, ckpt = dict(model=model, opt=opt, sched=learn.sched, scaler=learn.scaler), Path(out) / 'checkpoint.pt' if out else None
+                    opt, sched, dtype, scaler, r.grad_clip, epochs=r.epochs,
+                    cbs=[LossGuard(), *([Progress()] if progress else []), *([Checkpoint(ckpt, state)] if ckpt else []), *cbs])
     if ckpt and (isinstance(resume, dict) or (resume and ckpt.exists())):
         learn.hist, learn.start_epoch = _resume(resume if isinstance(resume, dict) else None, ckpt, name, asdict(r), total, parts, gens)
     elif resume: warnings.warn(f"nothing to resume: no checkpoint.pt in {out}; starting a fresh run")
-    state = lambda l: dict(format=CKPT_FORMAT, name=name, recipe=asdict(r), epoch=l.epoch + 1, total_steps=total, history=l.hist.d,
-                           rng=rng_state(*gens), **{k: o.state_dict() for k, o in parts.items()})
-    if ckpt: learn.cbs = sorted([*learn.cbs, Checkpoint(ckpt, state)], key=lambda c: c.order)
-    learn.recipe = r
     return learn
 
 def train(model, data, recipe=None, **kwargs) -> History:

@@ -17,7 +17,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import Image, display
 
 import eva_attention
 from .core import accuracy, amp_dtype, atomic_write, get_preds, image_grid, model_device, n_params
@@ -186,6 +185,7 @@ def results_table(runs:dict) -> pd.DataFrame:
 # %% ../nbs/07_results.ipynb #7a79425b
 def show_run(name, folder):
     "A recorded run's accuracy curves (from its history.csv) and its GradCAM gallery"
+    from IPython.display import Image, display                          # a notebook's; the library does not need IPython
     f = Path(folder)/name
     h = pd.read_csv(f/'history.csv')
     fig, ax = plt.subplots(figsize=(6, 3))
