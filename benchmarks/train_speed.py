@@ -1,71 +1,77 @@
-"""Training speed, images/second: a course-style pipeline against our default, same model, same GPU.
+"""Training speed, images/second of training steps: a baseline path against `auto`, same model, same machine.
 
-    python benchmarks/train_speed.py --data /path/to/cifar10 --models ultimus convmixer
+    python benchmarks/train_speed.py --device cpu --models convmixer ultimus --bs 128
+    python benchmarks/train_speed.py --baseline course --data /path/to/cifar10 --models ultimus convmixer
 
-(a) course style: albumentations per image in DataLoader workers (`get_dls`), fp32, eager, default memory format;
-(b) ours: the training set on the device as uint8, `batch_augment` there (`DeviceLoader`), mixed precision
-    (`amp_dtype`: bf16, or fp16 with a GradScaler), channels_last on CUDA, and `torch.compile` with `--compile`.
-Both run the library's own `Learner` with the model's recipe (Adam/AdamW + one-cycle); one warm-up epoch each
-(workers, cudnn autotune, compilation), then the mean of `--epochs` timed epochs. Prints images/s of each and the ratio.
-It also runs on a CPU (slowly: use --subset); the figures that matter are a GPU's."""
-import argparse, time
+Paths (each through the library's own `Learner`, with the model's recipe: Adam/AdamW, one-cycle schedule, clipping):
+- `fp32`   (the default baseline): the data on the device (`DeviceLoader`, batched augmentation), fp32, NCHW: what
+           `eva_train` ran before precision and memory format became choices.
+- `course` (`--baseline course`): albumentations per image in DataLoader workers (`get_dls`), fp32, NCHW: the course's
+           pipeline; it needs the data (`--data`).
+- `auto`:  the data on the device, the precision and memory format `get_runtime` picks for this machine (bf16 where the
+           GPU or CPU has it, fp16 on older GPUs; channels_last on CUDA and the CPU), `torch.compile` with `--compile`.
+Each path runs `--warmup` steps (workers, cudnn autotune, compilation), then `--steps` timed ones; images/s of each,
+their ratio, and the seconds that 24 epochs of training steps would take at that speed (50,000 images; test passes
+not counted). Without `--data` the steps train on random images (the speed of a step does not depend on its pixels)."""
+import argparse, math, time
 import torch
 from torch import nn
-from eva_attention.core import amp_dtype, get_device
-from eva_attention.data import load_cifar10
-from eva_attention.loaders import AUGMENTS, DeviceLoader, get_augment, get_dls, get_tfms, stratified_subset
+from eva_attention.core import get_runtime
+from eva_attention.data import fake_cifar, load_cifar10
+from eva_attention.loaders import AUGMENTS, DeviceLoader, get_augment, get_dls, get_tfms
 from eva_attention.models import get_model, RECIPES
-from eva_attention.learner import Callback, Learner, make_opt, make_sched
-from eva_attention.report import device_name
+from eva_attention.learner import CancelFit, Callback, GradClip, Learner, Scheduler, make_opt, make_sched
 
-class EpochTimes(Callback):
-    "Seconds of each epoch's training batches (synchronized on CUDA)"
-    def __init__(self): self.times = []
-    def before_epoch(self, learn): sync(learn.dev); self.t0 = time.perf_counter()
-    def after_train(self, learn): sync(learn.dev); self.times.append(time.perf_counter() - self.t0)
+class StepTimer(Callback):
+    "Seconds of `steps` training steps after `warmup` ones (synchronized on CUDA); then stop the fit"
+    order = 30
+    def __init__(self, warmup, steps): self.warmup, self.steps, self.k = warmup, steps, 0
+    def after_step(self, learn):
+        self.k += 1
+        if learn.rt.device.type == 'cuda': torch.cuda.synchronize(learn.rt.device)
+        if self.k == self.warmup: self.t0 = time.perf_counter()
+        if self.k == self.warmup + self.steps: self.seconds = time.perf_counter() - self.t0; raise CancelFit()
 
-def sync(dev):
-    if dev.type == 'cuda': torch.cuda.synchronize(dev)
-
-def bench(name, data, dev, fast, epochs, compile=False, workers=2):
-    "Mean training images/s over `epochs` timed epochs (after one warm-up) of model `name`"
-    r, model = RECIPES[name], get_model(name).to(dev)
-    if fast:
-        dtype = amp_dtype(dev)
-        if dev.type == 'cuda': model = model.to(memory_format=torch.channels_last)
-        dl = DeviceLoader(data.x_train, data.y_train, r.bs, shuffle=True, drop_last=True, augment=get_augment(r.augment),
-                          device=dev, generator=torch.Generator(dev).manual_seed(0), channels_last=dev.type == 'cuda')
-    else:
-        dtype = None
-        dl, _ = get_dls(data, r.bs, num_workers=workers, seed=0, train_tfms=get_tfms(True, seed=0, **AUGMENTS[r.augment]))
+def bench(name, data, path, device, bs, warmup, steps, compile=False, workers=2):
+    "Training images/s of model `name` on `path` ('fp32', 'course' or 'auto'), and the runtime it ran with"
+    r = RECIPES[name]
+    rt = get_runtime(device, *(('auto', 'auto') if path == 'auto' else ('fp32', 'contiguous')))
+    model = rt.put(get_model(name))
+    if path == 'course':
+        dl, _ = get_dls(data, bs, num_workers=workers, seed=0, train_tfms=get_tfms(True, seed=0, **AUGMENTS[r.augment]))
+    else: dl = DeviceLoader(data.x_train, data.y_train, bs, shuffle=True, drop_last=True, augment=get_augment(r.augment),
+                            device=rt.device, generator=torch.Generator(rt.device).manual_seed(0))
     opt = make_opt(model, r)
-    sched = make_sched(opt, r, (epochs + 1) * len(dl))
-    scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
-    net = torch.compile(model) if compile else model
-    timer = EpochTimes()
-    Learner(net, dl, None, nn.CrossEntropyLoss(label_smoothing=r.label_smoothing), opt, sched, dtype, scaler, r.grad_clip,
-            cbs=[timer]).fit(epochs + 1)
-    times = timer.times[1:]                                             # the first epoch warms up
-    n = len(dl) * r.bs if fast else len(data.y_train)
-    return n * len(times) / sum(times)
+    timer = StepTimer(warmup, steps)
+    cbs = [Scheduler(make_sched(opt, r, 10 * (warmup + steps))), *([GradClip(r.grad_clip)] if r.grad_clip else []), timer]
+    Learner(torch.compile(model) if compile else model, dl, nn.CrossEntropyLoss(label_smoothing=r.label_smoothing), opt, cbs, rt
+            ).fit(math.ceil((warmup + steps) / len(dl)) + 1)
+    return bs * steps / timer.seconds, rt
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--data', default=None, help='CIFAR-10 folder (default: $EVA_DATA, else torchvision download)')
     ap.add_argument('--models', nargs='+', default=['ultimus', 'convmixer'])
-    ap.add_argument('--epochs', type=int, default=1, help='timed epochs after the warm-up one')
-    ap.add_argument('--subset', type=int, default=None, help='train on this many images (for a quick CPU run)')
-    ap.add_argument('--workers', type=int, default=2, help="DataLoader workers for (a) (Colab has 2 CPUs)")
-    ap.add_argument('--compile', action='store_true', help='torch.compile the model in (b)')
+    ap.add_argument('--baseline', default='fp32', choices=['fp32', 'course'], help='the path `auto` is compared with')
+    ap.add_argument('--data', default=None, help='CIFAR-10 folder (default: random images; --baseline course needs it)')
+    ap.add_argument('--bs', type=int, default=None, help="batch size (default: each model's recipe's)")
+    ap.add_argument('--warmup', type=int, default=3, help='untimed steps first')
+    ap.add_argument('--steps', type=int, default=10, help='timed steps')
+    ap.add_argument('--workers', type=int, default=2, help="DataLoader workers for the course's path (Colab has 2 CPUs)")
+    ap.add_argument('--compile', action='store_true', help='torch.compile the model in the auto path')
     ap.add_argument('--device', default=None)
+    ap.add_argument('--threads', type=int, default=None, help="CPU threads (default: torch's)")
     args = ap.parse_args()
-    data = load_cifar10(args.data)
-    if args.subset: data = stratified_subset(data, args.subset)
-    dev = get_device(args.device)
+    if args.threads: torch.set_num_threads(args.threads)
+    data = load_cifar10(args.data) if args.data else fake_cifar(2048, 16)
     torch.backends.cudnn.benchmark = True
-    print(f'device: {device_name(dev)}, torch {torch.__version__}, {len(data.y_train)} training images ({data.source})')
+    print(f'device: {get_runtime(args.device).device_name}, torch {torch.__version__}; {data.source}; '
+          f'{args.warmup} warm-up steps, {args.steps} timed steps')
     for name in args.models:
-        a = bench(name, data, dev, False, args.epochs, workers=args.workers)
-        b = bench(name, data, dev, True, args.epochs, compile=args.compile)
-        print(f'{name}: (a) course-style {a:,.0f} images/s, (b) ours {b:,.0f} images/s')
-        print(f'{name} ratio: {b / a:.1f}')
+        bs = args.bs or RECIPES[name].bs
+        a, rt_a = bench(name, data, args.baseline, args.device, bs, args.warmup, args.steps, workers=args.workers)
+        b, rt_b = bench(name, data, 'auto', args.device, bs, args.warmup, args.steps, compile=args.compile)
+        e24 = lambda ips: 24 * (50_000 // bs) * bs / ips
+        print(f'{name} (bs {bs}): {args.baseline} ({rt_a.precision}, {rt_a.memory_format}) {a:,.1f} images/s, '
+              f'24 epochs {e24(a):,.0f} s; auto ({rt_b.precision}, {rt_b.memory_format}{", compiled" if args.compile else ""}) '
+              f'{b:,.1f} images/s, 24 epochs {e24(b):,.0f} s')
+        print(f'{name} ratio: {b / a:.2f}')

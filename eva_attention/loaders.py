@@ -113,11 +113,10 @@ def get_augment(name='course'):
 # %% ../nbs/00a_loaders.ipynb #d1506360
 class DeviceLoader:
     "Batches of uint8 images `x` (N,H,W,3) kept on `device`: normalized, augmented and shuffled there"
-    def __init__(self, x, y, bs, shuffle=False, drop_last=False, augment=None, device='cpu', generator=None,
-                 channels_last=False):
+    def __init__(self, x, y, bs, shuffle=False, drop_last=False, augment=None, device='cpu', generator=None):
         self.x, self.y = torch.as_tensor(x).to(device), torch.as_tensor(y).to(device)
         self.bs, self.shuffle, self.drop_last, self.augment = bs, shuffle, drop_last, augment
-        self.generator, self.channels_last = generator, channels_last
+        self.generator = generator
 
     def __len__(self): return len(self.x) // self.bs if self.drop_last else math.ceil(len(self.x) / self.bs)
 
@@ -128,7 +127,6 @@ class DeviceLoader:
             b = idx[i * self.bs:(i + 1) * self.bs]
             xb = to_tensor(self.x.index_select(0, b))                   # uint8 (b,32,32,3) -> float (b,3,32,32)
             if self.augment: xb = self.augment(xb, generator=self.generator)
-            if self.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, self.y.index_select(0, b)
 
 # %% ../nbs/00a_loaders.ipynb #866dd571
@@ -139,10 +137,9 @@ def get_loaders(data, bs:int, augment='course', loader='device', device='cpu', g
         aug = AUGMENTS[augment]
         return get_dls(data, bs, seed=seed, train_tfms=get_tfms(aug is not None, seed=seed, **(aug or {})))
     if loader != 'device': raise ValueError(f"unknown loader {loader!r}: use 'device' or 'albumentations'")
-    kw = dict(device=device, channels_last=device.type == 'cuda')
     return (DeviceLoader(data.x_train, data.y_train, bs, shuffle=True, drop_last=True, augment=get_augment(augment),
-                         generator=generator, **kw),
-            DeviceLoader(data.x_test, data.y_test, bs * 2, **kw))
+                         device=device, generator=generator),
+            DeviceLoader(data.x_test, data.y_test, bs * 2, device=device))
 
 # %% ../nbs/00a_loaders.ipynb #66806257
 def stratified_subset(data, n:int, seed=0):
