@@ -7,6 +7,9 @@
 2. Each processed page is rendered to an HTML preview (nbconvert) and opened in headless Chromium: the page loads,
    shows its title, every PNG figure the notebook stores, and no error output.
 3. A screenshot of each page is saved (default `_screenshots/`) for a person to look at.
+4. Every link to a page of ours, in README.md and in every page, names a page the site will have: nbdev names a page
+   after its notebook without the number prefix (`07_results.ipynb` -> `results.html`), so a link to
+   `.../07_results.html` is a 404 there; a link to a notebook (`07_results.ipynb`) must name one that exists.
 
 Run: `python tools/check_docs.py` (needs Debian's `chromium`); `--no-browser` does steps 1 and 2 without Chromium."""
 import argparse, copy, html, re, shutil, subprocess, sys, tempfile
@@ -15,6 +18,7 @@ from pathlib import Path
 from nbconvert import HTMLExporter
 from nbformat import v4
 from nbdev.config import get_config
+from nbdev.doclinks import _nbpath2html
 from nbproc import process_nb
 
 # nbdev's own directives: the processing must consume them all (Quarto's, like `echo: false`, may stay)
@@ -87,6 +91,25 @@ def browser_problems(dom, title, n_png):
     if 'output_error' in text: probs.append('an error output is shown')
     return probs
 
+LINK = re.compile(r'\]\(([^)\s]+)\)|href="([^"]+)"')
+
+def site_pages(nbs_path):
+    "The pages the site will have: nbdev's `output-file` for each notebook (`07_results.ipynb` -> `results.html`)"
+    return {_nbpath2html(fn).name for fn in Path(nbs_path).glob('*.ipynb')}
+
+def link_problems(text, pages, notebooks, site):
+    "Links in `text` to a page of ours (`{site}/x.html`, `x.html`, `x.ipynb`) that the site will not have"
+    probs = []
+    for m in LINK.finditer(text):
+        url = (m.group(1) or m.group(2)).split('#')[0]
+        if url.startswith(site + '/'): url = url[len(site) + 1:]
+        elif re.match(r'[a-z]+:', url): continue                     # another site, or mailto:
+        if url.endswith('.ipynb') and '/' not in url and url not in notebooks: probs.append(f'link to {url}: no such notebook')
+        if url.endswith('.html') and '/' not in url and url not in pages:
+            fix = _nbpath2html(Path(url)).name
+            probs.append(f'link to {url}: the site has no such page' + (f' (nbdev names it {fix})' if fix in pages else ''))
+    return probs
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--out', default='_screenshots', help='where the HTML previews and screenshots go')
@@ -97,11 +120,19 @@ def main():
     exe = None if args.no_browser else chromium()
     if not args.no_browser and not exe: sys.exit('chromium not found: `apt-get install chromium` (or pass --no-browser)')
     failed = 0
+    pages, notebooks = site_pages(cfg.nbs_path), {fn.name for fn in cfg.nbs_path.glob('*.ipynb')}
+    site = cfg.doc_host + cfg.doc_baseurl
+    readme = cfg.config_path/'README.md'
+    if readme.exists():
+        probs = link_problems(readme.read_text(), pages, notebooks, site)
+        failed += bool(probs)
+        print(f'{"FAIL" if probs else "ok  "} README.md: links' + ''.join(f'\n     - {p}' for p in probs))
     for fn in sorted(cfg.nbs_path.glob('*.ipynb')):
         try: nb, warns = process_nb(fn)
         except Exception as e:
             failed += 1; print(f'FAIL {fn.name}: nbdev processing failed: {e}'); continue
         probs, title = page_problems(nb)
+        probs += link_problems('\n'.join(c.source for c in nb.cells if c.cell_type == 'markdown'), pages, notebooks, site)
         probs += [f'nbdev: {w.splitlines()[0]} (cell: {w.split("---")[1].strip().splitlines()[0]!r}...)' if '---' in w
                   else f'nbdev: {w}' for w in warns]
         n_png = n_figures(nb)
@@ -111,7 +142,7 @@ def main():
             if exe: probs += browser_problems(browse(page, out/f'{fn.stem}.png', exe), title, n_png)
         failed += bool(probs)
         print(f'{"FAIL" if probs else "ok  "} {fn.name}: {title!r}, {n_png} figures' + ''.join(f'\n     - {p}' for p in probs))
-    print(f'docs: {len(list(cfg.nbs_path.glob("*.ipynb"))) - failed} passed, {failed} failed')
+    print(f'docs: {len(notebooks) + readme.exists() - failed} passed, {failed} failed')
     if failed: sys.exit(1)
 
 if __name__ == '__main__': main()
