@@ -1,6 +1,6 @@
-"""Images/second of the course's augmentation: albumentations in DataLoader workers vs batched tensor ops on the CPU.
+"""Images/second of the submissions' augmentation (seeds 000/004): albumentations in DataLoader workers vs batched tensor ops on the CPU.
 
-    python benchmarks/augment.py --data /work/shared/data/cifar10-jpg --n 10000 --bs 512 --workers 2
+    python benchmarks/augment.py --data ../shared/data/cifar10-jpg --n 10000 --bs 512 --workers 2
 
 (a) `get_tfms` + `AlbDataset` + `DataLoader(num_workers=--workers)`: decode-free per-image augmentation + collate.
 (b) `to_tensor` + `batch_augment` on the CPU in the main process, on the same shuffled batches (uint8 index, normalize,

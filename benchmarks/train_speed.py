@@ -6,8 +6,8 @@
 Paths (each through the library's own `Learner`, with the model's recipe: Adam/AdamW, one-cycle schedule, clipping):
 - `fp32`   (the default baseline): the data on the device (`DeviceLoader`, batched augmentation), fp32, NCHW: what
            `eva_train` ran before precision and memory format became choices.
-- `course` (`--baseline course`): albumentations per image in DataLoader workers (`get_dls`), fp32, NCHW: the course's
-           pipeline; it needs the data (`--data`).
+- `course` (`--baseline course`): albumentations per image in DataLoader workers (`get_dls`), fp32, NCHW: the
+           submissions' way (seeds 000/004 list albumentations transforms); it needs the data (`--data`).
 - `auto`:  the data on the device, the precision and memory format `get_runtime` picks for this machine (bf16 where the
            GPU or CPU has it, fp16 on older GPUs; channels_last on CUDA and the CPU), `torch.compile` with `--compile`.
 Each path runs `--warmup` steps (workers, cudnn autotune, compilation), then `--steps` timed ones; images/s of each,
@@ -56,7 +56,7 @@ if __name__ == '__main__':
     ap.add_argument('--bs', type=int, default=None, help="batch size (default: each model's recipe's)")
     ap.add_argument('--warmup', type=int, default=3, help='untimed steps first')
     ap.add_argument('--steps', type=int, default=10, help='timed steps')
-    ap.add_argument('--workers', type=int, default=2, help="DataLoader workers for the course's path (Colab has 2 CPUs)")
+    ap.add_argument('--workers', type=int, default=2, help="DataLoader workers for the course path (Colab has 2 CPUs)")
     ap.add_argument('--compile', action='store_true', help='torch.compile the model in the auto path')
     ap.add_argument('--device', default=None)
     ap.add_argument('--threads', type=int, default=None, help="CPU threads (default: torch's)")

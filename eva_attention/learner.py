@@ -261,7 +261,7 @@ class RunConfig:
     precision:str = _arg('auto', 'auto, fp32, bf16 or fp16 (auto: bf16 on GPUs and CPUs that have it, fp16 on older GPUs, else fp32)')
     memory_format:str = _arg('auto', 'auto, channels_last or contiguous (auto: channels_last on CUDA and the CPU)')
     threads:int|None = _arg(None, "CPU threads for torch (default: torch's)")
-    loader:str = _arg('device', "device (the data on the device) or albumentations (the course's CPU pipeline)")
+    loader:str = _arg('device', "device (the data on the device) or albumentations (per image in DataLoader workers, as the submissions did)")
     compile:bool = _arg(False, 'torch.compile the model (slower on a 2-core CPU: see the training page)')
     quiet:bool = _arg(False, 'no progress bars, epoch lines or time estimate')
     command:str|None = _arg(None, 'the command as typed, for the record', cli=False)
