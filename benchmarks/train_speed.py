@@ -8,8 +8,9 @@ Paths (each through the library's own `Learner`, with the model's recipe: Adam/A
            `eva_train` ran before precision and memory format became choices.
 - `course` (`--baseline course`): albumentations per image in DataLoader workers (`get_dls`), fp32, NCHW: the
            submissions' way (seeds 000/004 list albumentations transforms); it needs the data (`--data`).
-- `auto`:  the data on the device, the precision and memory format `get_runtime` picks for this machine (bf16 where the
-           GPU or CPU has it, fp16 on older GPUs; channels_last on CUDA and the CPU), `torch.compile` with `--compile`.
+- `auto`:  the data on the device, the precision and memory format `get_runtime` picks for this machine (bf16 on GPUs
+           that have it and on CPUs where it pays, fp16 on older GPUs, else fp32; channels_last on CUDA and on the CPU in
+           fp32), `torch.compile` with `--compile`; `--precision` and `--memory-format` ask for others instead.
 Each path runs `--warmup` steps (workers, cudnn autotune, compilation), then `--steps` timed ones; images/s of each,
 their ratio, and the seconds that 24 epochs of training steps would take at that speed (50,000 images; test passes
 not counted). Without `--data` the steps train on random images (the speed of a step does not depend on its pixels)."""
@@ -32,10 +33,10 @@ class StepTimer(Callback):
         if self.k == self.warmup: self.t0 = time.perf_counter()
         if self.k == self.warmup + self.steps: self.seconds = time.perf_counter() - self.t0; raise CancelFit()
 
-def bench(name, data, path, device, bs, warmup, steps, compile=False, workers=2):
+def bench(name, data, path, device, bs, warmup, steps, compile=False, workers=2, precision='auto', memory_format='auto'):
     "Training images/s of model `name` on `path` ('fp32', 'course' or 'auto'), and the runtime it ran with"
     r = RECIPES[name]
-    rt = get_runtime(device, *(('auto', 'auto') if path == 'auto' else ('fp32', 'contiguous')))
+    rt = get_runtime(device, *((precision, memory_format) if path == 'auto' else ('fp32', 'contiguous')))
     model = rt.put(get_model(name))
     if path == 'course':
         dl, _ = get_dls(data, bs, num_workers=workers, seed=0, train_tfms=get_tfms(True, seed=0, **AUGMENTS[r.augment]))
@@ -58,6 +59,8 @@ if __name__ == '__main__':
     ap.add_argument('--steps', type=int, default=10, help='timed steps')
     ap.add_argument('--workers', type=int, default=2, help="DataLoader workers for the course path (Colab has 2 CPUs)")
     ap.add_argument('--compile', action='store_true', help='torch.compile the model in the auto path')
+    ap.add_argument('--precision', default='auto', help="the second path's precision (auto, fp32, bf16, fp16)")
+    ap.add_argument('--memory-format', default='auto', help="the second path's memory format (auto, channels_last, contiguous)")
     ap.add_argument('--device', default=None)
     ap.add_argument('--threads', type=int, default=None, help="CPU threads (default: torch's)")
     args = ap.parse_args()
@@ -69,9 +72,10 @@ if __name__ == '__main__':
     for name in args.models:
         bs = args.bs or RECIPES[name].bs
         a, rt_a = bench(name, data, args.baseline, args.device, bs, args.warmup, args.steps, workers=args.workers)
-        b, rt_b = bench(name, data, 'auto', args.device, bs, args.warmup, args.steps, compile=args.compile)
+        b, rt_b = bench(name, data, 'auto', args.device, bs, args.warmup, args.steps, compile=args.compile,
+                        precision=args.precision, memory_format=args.memory_format)
         e24 = lambda ips: 24 * (50_000 // bs) * bs / ips
         print(f'{name} (bs {bs}): {args.baseline} ({rt_a.precision}, {rt_a.memory_format}) {a:,.1f} images/s, '
-              f'24 epochs {e24(a):,.0f} s; auto ({rt_b.precision}, {rt_b.memory_format}{", compiled" if args.compile else ""}) '
+              f'24 epochs {e24(a):,.0f} s; {args.precision} ({rt_b.precision}, {rt_b.memory_format}{", compiled" if args.compile else ""}) '
               f'{b:,.1f} images/s, 24 epochs {e24(b):,.0f} s')
         print(f'{name} ratio: {b / a:.2f}')

@@ -21,7 +21,7 @@ except ImportError: fcntl = None
 from .core import get_runtime, set_seed
 from .data import CifarDataError, load_cifar10
 from .loaders import stratified_subset
-from .models import RECIPES, Recipe, check_model, get_model
+from .models import Recipe, check_model, get_model, recipe_for
 from .checkpoint import CheckpointError, load_checkpoint
 from .learner import RunConfig, lr_find, make_learner
 from .report import make_summary, model_table, plot_lr_find, save_fig, save_summary, test_report, write_report
@@ -89,9 +89,11 @@ def parse_lr(lr):
     return v
 
 # %% ../nbs/08_cli.ipynb #580f4f4a
-def get_recipe(model, ckpt=None) -> Recipe:
-    "The model's recipe, or the checkpoint's when resuming from `ckpt` (the run's `epochs`, `bs` and `lr` override it in `make_learner`)"
-    return Recipe(**ckpt['recipe']) if ckpt else RECIPES[model]
+def get_recipe(model, ckpt=None, name=None) -> Recipe:
+    "The model's recipe or the named one, or the checkpoint's when resuming from `ckpt` (the run's `epochs`, `bs` and `lr` override it in `make_learner`)"
+    if ckpt: return Recipe(**{**ckpt['recipe'], 'knots': ckpt['recipe'].get('knots')})   # a checkpoint from before `knots` has none
+    try: return recipe_for(model, name)
+    except ValueError as e: raise EvaTrainError(f"--recipe {name}: {e}") from None
 
 def command_line(c:RunConfig) -> str:
     "The `eva_train` command for run `c`: an option for each field that is not at its default"
@@ -117,7 +119,7 @@ def run(cfg:RunConfig|None=None, **kw) -> dict:
     with run_lock(out):
         check_fresh(out, c.resume)
         ckpt = load_checkpoint(out / 'checkpoint.pt', c.model) if c.resume else None   # read (and checked) once
-        r, d = get_recipe(c.model, ckpt), get_data(c.data, c.subset, c.seed)
+        r, d = get_recipe(c.model, ckpt, c.recipe), get_data(c.data, c.subset, c.seed)
         set_seed(c.seed)
         m, extra = get_model(c.model), {}
         learn = make_learner(m, d, r, c, ckpt)

@@ -189,7 +189,8 @@ def make_summary(learn, data, rep, cfg, **extra) -> dict:
                 device=rt.device_name, precision=rt.precision, memory_format=rt.memory_format, threads=rt.threads,
                 data=str(cfg.data or os.environ.get('EVA_DATA') or 'torchvision download'), subset=cfg.subset,
                 loader=cfg.loader, n_train=len(data.y_train), n_test=len(data.y_test),
-                per_class_acc=rep.per_class.round(4).to_dict(), command=cfg.command, recipe=asdict(r), seed=cfg.seed,
+                per_class_acc=rep.per_class.round(4).to_dict(), command=cfg.command, recipe_name=cfg.recipe, recipe=asdict(r),
+                seed=cfg.seed,
                 torch=torch.__version__, eva_attention=eva_attention.__version__, python=platform.python_version(), **extra)
 
 def save_summary(out, summary:dict):
