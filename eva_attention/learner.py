@@ -219,7 +219,7 @@ class TimeEstimate(Callback):
                     f"trains in minutes, e.g. --model ultimus.")
         tqdm.write(self.msg, file=sys.stderr)
 
-# %% ../nbs/05_training.ipynb #66a1534c
+# %% ../nbs/05_training.ipynb #306a0aaf
 class NoProgress(Callback):
     "After an epoch whose mean training loss is still within `tol` of ln(`n_classes`), chance level, say so in one line on stderr"
     order = 5                                                           # after `Recorder` has written the epoch

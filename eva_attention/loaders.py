@@ -145,7 +145,7 @@ def get_loaders(data, bs:int, augment='course', loader='device', device='cpu', g
                          device=device, generator=generator),
             DeviceLoader(data.x_test, data.y_test, bs * 2, device=device))
 
-# %% ../nbs/00a_loaders.ipynb #e18eb940
+# %% ../nbs/00a_loaders.ipynb #0c085872
 SCRIPT_MEAN, SCRIPT_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)   # the script's constants
 
 def script_tfms(train=True) -> T.Compose:

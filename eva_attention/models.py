@@ -76,7 +76,7 @@ RECIPES = {
     'convmixer_s10': Recipe(bs=512, opt='adamw', lr=1e-2, wd=5e-3, pct_start=0.25, anneal='linear', label_smoothing=0.1, grad_clip=1.),
 }
 
-# %% ../nbs/04a_models.ipynb #8ae9c7d7
+# %% ../nbs/04a_models.ipynb #3be3e7fd
 course_script = Recipe(bs=512, epochs=25, opt='adamw', lr=0.01, wd=0.01, knots=((0, 0), (0.4, 1), (0.8, 0.05), (1, 0)),
                        augment='script')
 seed001 = Recipe(bs=256, epochs=24, opt='adam', lr=1.07e-3, knots=((0, 0.025), (0.29979, 1), (0.99979, 0), (1, 0)))

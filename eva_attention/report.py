@@ -52,7 +52,7 @@ def record_precision(s:dict) -> str:
 
 def results_table(runs:dict) -> pd.DataFrame:
     "One row per record in `runs` (`read_summaries`), by folder, the registered models in order; an empty row for a model with none"
-    cols = ['model', 'test_acc', 'train_acc', 'params', 'epochs', 'seed', 'precision', 'sec_per_epoch', 'device', 'data', 'command']
+    cols = ['model', 'recipe_name', 'test_acc', 'train_acc', 'params', 'epochs', 'seed', 'precision', 'sec_per_epoch', 'device', 'data', 'command']
     rows = []
     for m in MODELS:
         recs = [{'record': k, **{c: s.get(c) for c in cols}, 'precision': record_precision(s)} for k, s in runs.items()
