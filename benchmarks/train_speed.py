@@ -2,6 +2,7 @@
 
     python benchmarks/train_speed.py --device cpu --models convmixer ultimus --bs 128
     python benchmarks/train_speed.py --baseline course --data /path/to/cifar10 --models ultimus convmixer
+    python benchmarks/train_speed.py --processes 2 --device cpu --models ultimus
 
 Paths (each through the library's own `Learner`, with the model's recipe: Adam/AdamW, one-cycle schedule, clipping):
 - `fp32`   (the default baseline): the data on the device (`DeviceLoader`, batched augmentation), fp32, NCHW: what
@@ -13,8 +14,13 @@ Paths (each through the library's own `Learner`, with the model's recipe: Adam/A
            fp32), `torch.compile` with `--compile`; `--precision` and `--memory-format` ask for others instead.
 Each path runs `--warmup` steps (workers, cudnn autotune, compilation), then `--steps` timed ones; images/s of each,
 their ratio, and the seconds that 24 epochs of training steps would take at that speed (50,000 images; test passes
-not counted). Without `--data` the steps train on random images (the speed of a step does not depend on its pixels)."""
-import argparse, math, time
+not counted). Without `--data` the steps train on random images (the speed of a step does not depend on its pixels).
+
+`--processes N` compares instead one process (the `auto` path, `--threads` CPU threads) with N processes under
+`torchrun` (data parallel: gloo on the CPU, one thread each as torchrun sets it; NCCL on GPUs, one GPU each), the same
+global batch; each of the N runs this script again (`--worker`), and rank 0 times the steps."""
+import argparse, math, subprocess, sys, time
+from dataclasses import replace
 import torch
 from torch import nn
 from eva_attention.core import get_runtime
@@ -22,6 +28,7 @@ from eva_attention.data import fake_cifar, load_cifar10
 from eva_attention.loaders import AUGMENTS, DeviceLoader, get_augment, get_dls, get_tfms
 from eva_attention.models import get_model, RECIPES
 from eva_attention.learner import CancelFit, Callback, GradClip, Learner, Scheduler, make_opt, make_sched
+from eva_attention.distributed import ddp, dist_info, init_distributed
 
 class StepTimer(Callback):
     "Seconds of `steps` training steps after `warmup` ones (synchronized on CUDA); then stop the fit"
@@ -37,17 +44,28 @@ def bench(name, data, path, device, bs, warmup, steps, compile=False, workers=2,
     "Training images/s of model `name` on `path` ('fp32', 'course' or 'auto'), and the runtime it ran with"
     r = RECIPES[name]
     rt = get_runtime(device, *((precision, memory_format) if path == 'auto' else ('fp32', 'contiguous')))
+    rt, (rank, world, _) = replace(rt, device=init_distributed(rt.device)), dist_info()   # under torchrun: one of several
     model = rt.put(get_model(name))
     if path == 'course':
         dl, _ = get_dls(data, bs, num_workers=workers, seed=0, train_tfms=get_tfms(True, seed=0, **AUGMENTS[r.augment]))
     else: dl = DeviceLoader(data.x_train, data.y_train, bs, shuffle=True, drop_last=True, augment=get_augment(r.augment),
-                            device=rt.device, generator=torch.Generator(rt.device).manual_seed(0))
+                            device=rt.device, generator=torch.Generator(rt.device).manual_seed(0), rank=rank, world_size=world,
+                            aug_generator=torch.Generator(rt.device).manual_seed(rank))
     opt = make_opt(model, r)
     timer = StepTimer(warmup, steps)
     cbs = [Scheduler(make_sched(opt, r, 10 * (warmup + steps))), *([GradClip(r.grad_clip)] if r.grad_clip else []), timer]
-    Learner(torch.compile(model) if compile else model, dl, nn.CrossEntropyLoss(label_smoothing=r.label_smoothing), opt, cbs, rt
+    Learner(ddp(torch.compile(model) if compile else model, rt.device), dl, nn.CrossEntropyLoss(label_smoothing=r.label_smoothing), opt, cbs, rt
             ).fit(math.ceil((warmup + steps) / len(dl)) + 1)
     return bs * steps / timer.seconds, rt
+
+def bench_processes(args, name, bs):
+    "Images/s of `name` on the `auto` path in `args.processes` processes under torchrun (rank 0's timing of the global batch)"
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(args.processes), '--master_addr', '127.0.0.1',
+           '--master_port', str(args.port), __file__, '--worker', '--models', name, '--bs', str(bs), '--warmup', str(args.warmup),
+           '--steps', str(args.steps), *(['--device', args.device] if args.device else []), *(['--data', args.data] if args.data else []),
+           *(['--compile'] if args.compile else [])]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return float(next(l.split()[-1] for l in out.splitlines() if l.startswith('images/s')))
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,14 +81,28 @@ if __name__ == '__main__':
     ap.add_argument('--memory-format', default='auto', help="the second path's memory format (auto, channels_last, contiguous)")
     ap.add_argument('--device', default=None)
     ap.add_argument('--threads', type=int, default=None, help="CPU threads (default: torch's)")
+    ap.add_argument('--processes', type=int, default=1, help='compare one process with this many under torchrun (the auto path)')
+    ap.add_argument('--port', type=int, default=29517, help="torchrun's port on 127.0.0.1, with --processes")
+    ap.add_argument('--worker', action='store_true', help='(internal) one of the processes torchrun starts for --processes')
     args = ap.parse_args()
     if args.threads: torch.set_num_threads(args.threads)
     data = load_cifar10(args.data) if args.data else fake_cifar(2048, 16)
     torch.backends.cudnn.benchmark = True
+    if args.worker:                                                     # under torchrun: time the auto path, rank 0 says it
+        ips, rt = bench(args.models[0], data, 'auto', args.device, args.bs, args.warmup, args.steps, compile=args.compile)
+        if dist_info().rank == 0: print(f'images/s {rt} {ips}')
+        sys.exit()
     print(f'device: {get_runtime(args.device).device_name}, torch {torch.__version__}; {data.source}; '
           f'{args.warmup} warm-up steps, {args.steps} timed steps')
     for name in args.models:
         bs = args.bs or RECIPES[name].bs
+        if args.processes > 1:
+            one, rt = bench(name, data, 'auto', args.device, bs, args.warmup, args.steps, compile=args.compile)
+            many = bench_processes(args, name, bs)
+            print(f'{name} (global bs {bs}, {rt.precision}): 1 process ({rt.device_name}) {one:,.1f} images/s; '
+                  f'{args.processes} processes (torchrun, {"NCCL" if rt.device.type == "cuda" else "gloo"}) {many:,.1f} images/s; '
+                  f'ratio {many / one:.2f}')
+            continue
         a, rt_a = bench(name, data, args.baseline, args.device, bs, args.warmup, args.steps, workers=args.workers)
         b, rt_b = bench(name, data, 'auto', args.device, bs, args.warmup, args.steps, compile=args.compile,
                         precision=args.precision, memory_format=args.memory_format)

@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['MADE_BY', 'EvaTrainError', 'check_counts', 'check_out', 'free_folder', 'check_fresh', 'run_lock', 'get_data',
-           'parse_lr', 'get_recipe', 'command_line', 'run', 'cli_parser', 'eva_train']
+           'parse_lr', 'get_recipe', 'command_line', 'run', 'open_run', 'finish_run', 'cli_parser', 'eva_train']
 
 # %% ../nbs/08_cli.ipynb #2e46478c
 import argparse, json, shlex, sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import fields, replace
 from itertools import count
 from pathlib import Path
@@ -23,6 +23,8 @@ from .data import CifarDataError, load_cifar10
 from .loaders import stratified_subset
 from .models import Recipe, check_model, get_model, recipe_for
 from .checkpoint import CheckpointError, load_checkpoint
+from .distributed import (close_distributed, dist_info, init_distributed, launch_words, on_main, peer_lost,
+                                       quiet_signals, stop_on_signals)
 from .learner import RunConfig, lr_find, make_learner
 from .report import make_summary, model_table, plot_lr_find, save_fig, save_summary, test_report, write_report
 
@@ -96,12 +98,12 @@ def get_recipe(model, ckpt=None, name=None) -> Recipe:
     except ValueError as e: raise EvaTrainError(f"--recipe {name}: {e}") from None
 
 def command_line(c:RunConfig) -> str:
-    "The `eva_train` command for run `c`: an option for each field that is not at its default"
+    "The `eva_train` command for run `c`: an option for each field that is not at its default (after torchrun's, under torchrun)"
     flags = []
     for f in fields(c):
         v, flag = getattr(c, f.name), '--' + f.name.replace('_', '-')
         if f.metadata.get('cli', True) and v != f.default: flags.append(flag if v is True else f'{flag} {shlex.quote(str(v))}')
-    return ' '.join(['eva_train', *flags])
+    return ' '.join([*launch_words(), 'eva_train', *flags])     # under torchrun, its command first
 
 # %% ../nbs/08_cli.ipynb #3ca65194
 MADE_BY = ('command', 'device', 'precision', 'memory_format', 'threads')   # what re-reporting a run keeps of the run
@@ -111,28 +113,40 @@ def run(cfg:RunConfig|None=None, **kw) -> dict:
     c = replace(cfg or RunConfig(), **kw)
     if c.model is None: raise EvaTrainError("which model? give --model NAME (eva_train --list shows them)")
     check_model(c.model); check_counts(c.seed, epochs=c.epochs, bs=c.bs, threads=c.threads)
-    get_runtime(c.device, c.precision, c.memory_format, c.threads)       # a device or precision this machine lacks stops here
-    c = replace(c, out=str(check_out(c.out or Path('runs') / c.model)), lr=parse_lr(c.lr))
+    rt = get_runtime(c.device, c.precision, c.memory_format, c.threads)  # a device or precision this machine lacks stops here
+    init_distributed(rt.device)                                         # under torchrun: join the other processes
+    c = replace(c, out=str(on_main(check_out, c.out or Path('runs') / c.model)), lr=parse_lr(c.lr))
     c, out = replace(c, command=c.command or command_line(c)), Path(c.out)
     done = out / 'summary.json'                                         # a finished run, reported again: what made it
     made_by = {k: v for k, v in json.loads(done.read_text()).items() if k in MADE_BY} if c.resume and done.exists() else {}
-    with run_lock(out):
-        check_fresh(out, c.resume)
-        ckpt = load_checkpoint(out / 'checkpoint.pt', c.model) if c.resume else None   # read (and checked) once
-        r, d = get_recipe(c.model, ckpt, c.recipe), get_data(c.data, c.subset, c.seed)
+    with ExitStack() as held:
+        ckpt = on_main(open_run, out, c, held)                          # rank 0 locks and checks; every process gets the checkpoint
+        d = on_main(get_data, c.data, c.subset, c.seed, share=False)    # rank 0 first: an image folder is decoded and cached once
+        r, d = get_recipe(c.model, ckpt, c.recipe), get_data(c.data, c.subset, c.seed) if d is None else d
         set_seed(c.seed)
         m, extra = get_model(c.model), {}
         learn = make_learner(m, d, r, c, ckpt)
         if c.lr == 'find' and not c.resume:
             res = lr_find(learn)
-            save_fig(plot_lr_find(res), out / 'lr_find.png')
+            on_main(lambda: save_fig(plot_lr_find(res), out / 'lr_find.png'))
             c, extra['lr_find'] = replace(c, lr=float(res.suggestion)), dict(lr_min=float(res.lr_min), lr_steep=float(res.lr_steep))
+            del learn                                                   # several processes: its DDP lets go of the model first
             learn = make_learner(m, d, r, c)                            # the schedule built for the suggested peak
-        hist = learn.fit()
-        rep = test_report(m, d, learn.preds, rt=learn.rt)                # the last epoch's pass (None if nothing ran: one pass)
-        write_report(out, c.model, m, d, hist, rep)
-        summary = make_summary(learn, d, rep, c, **extra) | made_by
-        save_summary(out, summary)
+        learn.fit()
+        return on_main(finish_run, out, c, m, d, learn, made_by, **extra)   # rank 0 writes; the others wait for it
+
+def open_run(out:Path, c:RunConfig, held:ExitStack):
+    "Rank 0's part of starting run `c` in `out`: lock the folder (until `held` closes), check it, read the checkpoint to continue"
+    held.enter_context(run_lock(out))
+    check_fresh(out, c.resume)
+    return load_checkpoint(out / 'checkpoint.pt', c.model) if c.resume else None   # read (and checked) once
+
+def finish_run(out:Path, c:RunConfig, m, d, learn, made_by:dict, **extra) -> dict:
+    "Write the report of the run `c` that `learn` trained into `out`; its summary"
+    rep = test_report(m, d, learn.preds, rt=learn.rt)                    # the last epoch's pass (None if nothing ran: one pass)
+    write_report(out, c.model, m, d, learn.hist, rep)
+    summary = make_summary(learn, d, rep, c, **extra) | made_by
+    save_summary(out, summary)
     return summary
 
 # %% ../nbs/08_cli.ipynb #2ec1ad20
@@ -157,14 +171,24 @@ def eva_train(argv=None):
     "Parse `argv` (default: the command line) into a `RunConfig`, `run` it, print the result; expected errors are one line, exit status 1"
     args = vars(cli_parser().parse_args(argv))
     if args.pop('list'): return print(model_table().to_string(index=False))
-    typed = shlex.join(['eva_train', *sys.argv[1:]]) if argv is None and Path(sys.argv[0]).name == 'eva_train' else None
-    c = RunConfig(**args, command=typed)
+    typed = shlex.join([*launch_words(), 'eva_train', *sys.argv[1:]]) if argv is None and Path(sys.argv[0]).name == 'eva_train' else None
+    c, (rank, world, _) = RunConfig(**args, command=typed), dist_info()
+    again = lambda: (typed or command_line(replace(c, out=str(c.out or Path('runs') / c.model)))) + ('' if c.resume else ' --resume')
+    def stop(msg, every=False):
+        "Exit status 1 with `msg`, said by rank 0 (every process has the same) unless `every` process says its own"
+        quiet_signals()
+        return SystemExit(msg if every or rank == 0 else 1)
+    stop_on_signals()                                                   # under torchrun: a SIGTERM stops cleanly, like Ctrl-C
     try: s = run(c)
     except (EvaTrainError, CheckpointError, CifarDataError, FloatingPointError, ValueError) as e:
-        raise SystemExit(f'eva_train: error: {e}') from None
+        raise stop(f'eva_train: error: {e}') from None
     except KeyboardInterrupt:
-        again = typed or command_line(replace(c, out=str(c.out or Path('runs') / c.model)))
-        raise SystemExit(f"eva_train: interrupted; the last finished epoch is in the checkpoint. Continue the run with: "
-                         f"{again}{'' if c.resume else ' --resume'}") from None
+        raise stop(f"eva_train: interrupted; the last finished epoch is in the checkpoint. Continue the run with: {again()}") from None
+    except RuntimeError as e:
+        if world == 1 or not (why := peer_lost(e)): raise
+        raise stop(f"eva_train: error: process {rank} of {world} lost the others ({why}): another one stopped or died (torchrun's "
+                   f"report says which); the last finished epoch is in the checkpoint. Continue the run with: {again()}", every=True) from None
+    close_distributed()
+    if rank: return
     print(f"{s['model']}: test accuracy {s['test_acc']:.2%} after {s['epochs']} epochs ({s['sec_per_epoch']:.1f} s/epoch "
           f"on {s['device']}, {s['precision']}); report in {c.out or Path('runs') / c.model}")

@@ -24,6 +24,7 @@ with warnings.catch_warnings():  # tqdm.auto warns in a notebook without ipywidg
     warnings.simplefilter('ignore')
     from tqdm.auto import tqdm
 from .core import Runtime, set_seed, get_runtime, model_device, get_preds, accuracy
+from .distributed import all_mean, all_sum, ddp, dist_info, gather_cat, gather_objects, init_distributed, on_main, sync_buffers, unwrap
 from .checkpoint import CKPT_FORMAT, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .loaders import get_loaders
 from .models import Recipe
@@ -102,7 +103,7 @@ class Recorder(Callback):
     def after_loss(self, learn):
         pg = learn.opt.param_groups[0]
         learn.step, learn.lr, learn.mom = len(learn.hist.d['steps']['step']), pg['lr'], pg['betas'][0]
-        learn.loss_v = learn.loss.item()
+        learn.loss_v = all_mean(learn.loss).item()                      # on several processes: the whole batch's mean
     def after_step(self, learn):
         learn.hist.add('steps', step=learn.step, lr=learn.lr, mom=learn.mom, loss=learn.loss_v)
         learn.tot_loss, learn.n = learn.tot_loss + learn.loss_v * len(learn.yb), learn.n + len(learn.yb)
@@ -110,7 +111,8 @@ class Recorder(Callback):
     def after_epoch(self, learn):
         if learn.preds is None: return                                  # no test pass, no epoch row
         logits, targs = learn.preds                                     # (n, classes), (n,)
-        learn.hist.add('epochs', epoch=learn.epoch + 1, train_loss=learn.tot_loss / learn.n, train_acc=int(learn.correct) / learn.n,
+        tot_loss, correct, n = all_sum(learn.tot_loss, int(learn.correct), learn.n)   # every process's share
+        learn.hist.add('epochs', epoch=learn.epoch + 1, train_loss=tot_loss / n, train_acc=correct / n,
                        test_loss=F.cross_entropy(logits, targs).item(), test_acc=accuracy(logits, targs),
                        lr=learn.hist.d['steps']['lr'][-1], time=time.perf_counter() - self.t0)
 
@@ -165,9 +167,12 @@ class Learner:
 
 # %% ../nbs/05_training.ipynb #2d44a78c
 class Evaluate(Callback):
-    "The test pass after each epoch's training: `learn.preds`, the logits and targets of every batch of `dl`, computed as `learn.rt` says"
+    "The test pass after each epoch's training: `learn.preds`, the logits and targets of every batch of `dl`, computed as `learn.rt` says (several processes: each its share, all get all)"
     def __init__(self, dl): self.dl = dl
-    def after_train(self, learn): learn.preds = get_preds(learn.model, self.dl, learn.rt)
+    def after_train(self, learn):
+        sync_buffers(learn.model)                                       # several processes evaluate one model: rank 0's
+        logits, targs = get_preds(unwrap(learn.model), self.dl, learn.rt)
+        learn.preds = gather_cat(logits), gather_cat(targs)
 
 class Scheduler(Callback):
     "Step the LR schedule `sched` after every optimizer step"
@@ -232,16 +237,20 @@ class NoProgress(Callback):
 
 # %% ../nbs/05_training.ipynb #4a3cd744
 class Checkpoint(Callback):
-    "Before fit, `restore(learn)` once (when resuming); after every epoch, save `state(learn)` to `path`"
+    "Before fit, `restore(learn)` once (when resuming); after every epoch, save `state(learn)` to `path` (rank 0; the others wait)"
     order = 10                                                          # after `Progress`, before callbacks of higher order
     def __init__(self, path, state, restore=None): self.path, self.state, self.restore = path, state, restore
     def before_fit(self, learn):
         if self.restore: self.restore(learn); self.restore = None       # a second fit continues; it restores nothing
-    def after_epoch(self, learn): save_checkpoint(self.state(learn), self.path)
+    def after_epoch(self, learn): on_main(save_checkpoint, self.state(learn), self.path)
 
 # %% ../nbs/05_training.ipynb #db1efb4b
 def _resume(ck, path, name, recipe, total, parts, gens):
-    "Restore checkpoint `ck` (same model `name`, `recipe` dict and `total` steps) into `parts` and `gens`; the History and epoch it had reached"
+    "Restore checkpoint `ck` (same model `name`, `recipe` dict, `total` steps and processes) into `parts` and `gens`; the History and epoch it had reached"
+    (rank, world, _), w = dist_info(), ck.get('world_size', 1)
+    if w != world: raise CheckpointError(
+        f"{path} was written by a run on {w} process{'es' * (w > 1)}, this run has {world}: continue it on {w} "
+        f"({'torchrun --nproc_per_node ' + str(w) if w > 1 else 'without torchrun'}), or start a fresh run in another folder.")
     diff = {k: (v, ck['recipe'].get(k)) for k, v in recipe.items() if ck['recipe'].get(k) != v}
     if diff: raise CheckpointError(
         f"{path} was trained with {', '.join(f'{k}={o!r}' for k, (_, o) in diff.items())}, this run asks for "
@@ -255,7 +264,7 @@ def _resume(ck, path, name, recipe, total, parts, gens):
     except (RuntimeError, KeyError, ValueError) as e:
         raise CheckpointError(f"{path} does not fit this model ({str(e).splitlines()[0]}): it was written by another "
                               f"model; train into another folder.") from e
-    set_rng_state(ck['rng'], *gens)
+    set_rng_state(ck['rng'][rank] if world > 1 else ck['rng'], *gens)   # several processes: each its own
     return History(ck['history']), ck['epoch']
 
 def _arg(default, help, cli=True):
@@ -305,25 +314,29 @@ def make_learner(model, data, recipe=None, cfg=None, ckpt=None, cbs=()) -> Learn
     r, name = overridden(recipe or Recipe(), c), c.model or type(model).__name__
     set_seed(c.seed)
     rt = get_runtime(c.device, c.precision, c.memory_format, c.threads)
-    gen = torch.Generator(rt.device).manual_seed(c.seed)
-    train_dl, test_dl = get_loaders(data, r.bs, r.augment, c.loader, rt.device, gen, c.seed)
+    rt, (rank, world, _) = replace(rt, device=init_distributed(rt.device)), dist_info()   # under torchrun: join the others
+    gen = torch.Generator(rt.device).manual_seed(c.seed)                # the data's order: the same in every process
+    aug = torch.Generator(rt.device).manual_seed(c.seed + rank) if world > 1 else gen   # each process augments its share
+    train_dl, test_dl = get_loaders(data, r.bs, r.augment, c.loader, rt.device, gen, c.seed, rank, world, aug)
     if len(train_dl) == 0: raise ValueError(f"batch size {r.bs} is larger than the {len(data.y_train)} training images "
                                             f"(the last partial batch is dropped): lower bs")
     total, opt = r.epochs * len(train_dl), make_opt(rt.put(model), r)
-    sched, gens = make_sched(opt, r, total), [train_dl.generator]              # shuffles (and on the device augments)
+    sched, gens = make_sched(opt, r, total), [train_dl.generator, *([aug] if world > 1 else [])]   # shuffles (and on the device augments)
     policy = [Evaluate(test_dl), Scheduler(sched), LossGuard(), *([GradClip(r.grad_clip)] if r.grad_clip else []),
-              *([] if c.quiet else [Progress(), TimeEstimate(), NoProgress(len(getattr(data, 'classes', range(10))))])]
+              *([] if c.quiet or rank else [Progress(), TimeEstimate(), NoProgress(len(getattr(data, 'classes', range(10))))])]
     if c.out:
         path = Path(c.out) / 'checkpoint.pt'
         parts = lambda l: dict(model=model, opt=l.opt, sched=sched, scaler=l.scaler)
+        rng = lambda: gather_objects(rng_state(*gens)) if world > 1 else rng_state(*gens)   # several: every process's
         state = lambda l: dict(format=CKPT_FORMAT, name=name, recipe=asdict(r), epoch=l.epoch + 1, total_steps=total,
-                               history=l.hist.d, rng=rng_state(*gens), **{k: o.state_dict() for k, o in parts(l).items()})
+                               world_size=world, history=l.hist.d, rng=rng(), **{k: o.state_dict() for k, o in parts(l).items()})
         if ckpt is None and c.resume and path.exists(): ckpt = load_checkpoint(path, name)
         elif ckpt is None and c.resume: warnings.warn(f"nothing to resume: no checkpoint.pt in {c.out}; starting a fresh run")
         def restore(l): l.hist, l.start_epoch = _resume(ckpt, path, name, asdict(r), total, parts(l), gens)
         policy.append(Checkpoint(path, state, restore if ckpt else None))
-    learn = Learner(torch.compile(model) if c.compile else model, train_dl, nn.CrossEntropyLoss(label_smoothing=r.label_smoothing),
-                    opt, [*policy, *cbs], rt)
+    learn = Learner(ddp(torch.compile(model) if c.compile else model, rt.device), train_dl,
+                    nn.CrossEntropyLoss(label_smoothing=r.label_smoothing), opt, [*policy, *cbs], rt)
+    if world > 1: torch.manual_seed(c.seed + rank)                      # each process its own dropout
     learn.epochs, learn.recipe = r.epochs, r
     return learn
 
@@ -360,10 +373,10 @@ class LRFinder(Callback):
 
 def lr_find(learn, start_lr=1e-7, end_lr=10., num_it=100, stop_div=4., beta=0.98):
     "The LR range test over `learn`'s training batches, on a copy of its model and optimizer; `learn` and every random state are left as they were"
-    model, opt = copy.deepcopy((learn.model, learn.opt))                # copied together: the optimizer steps the copy
+    model, opt = copy.deepcopy((unwrap(learn.model), learn.opt))       # copied together: the optimizer steps the copy
     finder = LRFinder(start_lr, end_lr, num_it, stop_div, beta)
-    gens = [g for g in [getattr(learn.train_dl, 'generator', None)] if g is not None]
+    gens = [g for g in [getattr(learn.train_dl, a, None) for a in ('generator', 'aug_generator')] if g is not None]
     rng = rng_state(*gens)
-    try: Learner(model, learn.train_dl, learn.loss_func, opt, rt=learn.rt).fit(math.ceil(num_it / len(learn.train_dl)), cbs=[finder])
+    try: Learner(ddp(model, learn.rt.device), learn.train_dl, learn.loss_func, opt, rt=learn.rt).fit(math.ceil(num_it / len(learn.train_dl)), cbs=[finder])
     finally: set_rng_state(rng, *gens)
     return lr_suggest(finder.lrs, finder.losses)

@@ -115,35 +115,47 @@ def get_augment(name='course'):
 
 # %% ../nbs/00a_loaders.ipynb #d1506360
 class DeviceLoader:
-    "Batches of uint8 images `x` (N,H,W,3) kept on `device`: normalized, augmented and shuffled there"
-    def __init__(self, x, y, bs, shuffle=False, drop_last=False, augment=None, device='cpu', generator=None):
+    "Batches of uint8 images `x` (N,H,W,3) kept on `device`: normalized, augmented and shuffled there; process `rank` of `world_size` gets its share"
+    def __init__(self, x, y, bs, shuffle=False, drop_last=False, augment=None, device='cpu', generator=None,
+                 rank=0, world_size=1, aug_generator=None):
         self.x, self.y = torch.as_tensor(x).to(device), torch.as_tensor(y).to(device)
         self.bs, self.shuffle, self.drop_last, self.augment = bs, shuffle, drop_last, augment
-        self.generator = generator
+        self.generator, self.rank, self.world_size = generator, rank, world_size       # `generator` shuffles
+        self.aug_generator = generator if aug_generator is None else aug_generator      # and augments, unless told otherwise
+        if shuffle and bs % world_size: raise ValueError(f"batch size {bs} does not split over {world_size} processes: "
+                                                         f"use a multiple of {world_size} (each process takes bs/{world_size})")
 
-    def __len__(self): return len(self.x) // self.bs if self.drop_last else math.ceil(len(self.x) / self.bs)
+    def __len__(self):
+        n = len(self.x) if self.shuffle else len(self.x) // self.world_size + (self.rank < len(self.x) % self.world_size)
+        return n // self.bs if self.drop_last else math.ceil(n / self.bs)
 
     def __iter__(self):
         n, dev = len(self.x), self.x.device
-        idx = torch.randperm(n, device=dev, generator=self.generator) if self.shuffle else torch.arange(n, device=dev)
+        idx = (torch.randperm(n, device=dev, generator=self.generator) if self.shuffle    # one order, the same in every process
+               else torch.arange(n, device=dev).tensor_split(self.world_size)[self.rank])  # unshuffled: this process's block
         for i in range(len(self)):
             b = idx[i * self.bs:(i + 1) * self.bs]
+            if self.shuffle: b = b.tensor_split(self.world_size)[self.rank]  # this process's share of the global batch
             xb = to_tensor(self.x.index_select(0, b))                   # uint8 (b,32,32,3) -> float (b,3,32,32)
-            if self.augment: xb = self.augment(xb, generator=self.generator)
+            if self.augment: xb = self.augment(xb, generator=self.aug_generator)
             yield xb, self.y.index_select(0, b)
 
 # %% ../nbs/00a_loaders.ipynb #866dd571
-def get_loaders(data, bs:int, augment='course', loader='device', device='cpu', generator=None, seed=0):
-    "(train, test) loaders: `'device'` (data on `device`, batched augmentation) or `'albumentations'` (`get_dls`); augment 'script': `script_dls`"
+def get_loaders(data, bs:int, augment='course', loader='device', device='cpu', generator=None, seed=0,
+                rank=0, world_size=1, aug_generator=None):
+    "(train, test) loaders: `'device'` (data on `device`, batched augmentation; process `rank`'s share) or `'albumentations'` (`get_dls`); augment 'script': `script_dls`"
     device = torch.device(device)
-    if augment == 'script': return script_dls(data, bs, seed=seed)       # the script's pipeline is per image, whatever `loader`
+    if augment == 'script' or loader == 'albumentations':                # per image in DataLoader workers, one process
+        if world_size > 1: raise ValueError(f"{'augment script' if augment == 'script' else 'loader albumentations'} runs in one "
+                                            "process: under torchrun use a recipe with the device loader")
+        if augment == 'script': return script_dls(data, bs, seed=seed)   # the script's pipeline, whatever `loader`
     if loader == 'albumentations':
         aug = AUGMENTS[augment]
         return get_dls(data, bs, seed=seed, train_tfms=get_tfms(aug is not None, seed=seed, **(aug or {})))
     if loader != 'device': raise ValueError(f"unknown loader {loader!r}: use 'device' or 'albumentations'")
     return (DeviceLoader(data.x_train, data.y_train, bs, shuffle=True, drop_last=True, augment=get_augment(augment),
-                         device=device, generator=generator),
-            DeviceLoader(data.x_test, data.y_test, bs * 2, device=device))
+                         device=device, generator=generator, rank=rank, world_size=world_size, aug_generator=aug_generator),
+            DeviceLoader(data.x_test, data.y_test, bs * 2, device=device, rank=rank, world_size=world_size))
 
 # %% ../nbs/00a_loaders.ipynb #0c085872
 SCRIPT_MEAN, SCRIPT_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)   # the script's constants

@@ -24,6 +24,7 @@ from .data import CLASSES, denormalize, to_tensor
 from .loaders import DeviceLoader
 from .models import MODELS, RECIPES, get_model
 from .checkpoint import save_checkpoint
+from .distributed import dist_info
 from .gradcam import plot_gradcam
 
 # %% ../nbs/07_results.ipynb #4ce274e5
@@ -187,6 +188,7 @@ def make_summary(learn, data, rep, cfg, **extra) -> dict:
                 test_loss=float(e.test_loss.iloc[-1]), train_acc=float(e.train_acc.iloc[-1]), sec_per_epoch=float(t.mean()),
                 first_epoch_s=float(e.time.iloc[0]), train_time_s=float(e.time.sum()),
                 device=rt.device_name, precision=rt.precision, memory_format=rt.memory_format, threads=rt.threads,
+                world_size=dist_info().world_size,                              # processes (torchrun)
                 data=str(cfg.data or os.environ.get('EVA_DATA') or 'torchvision download'), subset=cfg.subset,
                 loader=cfg.loader, n_train=len(data.y_train), n_test=len(data.y_test),
                 per_class_acc=rep.per_class.round(4).to_dict(), command=cfg.command, recipe_name=cfg.recipe, recipe=asdict(r),
