@@ -93,7 +93,7 @@ def parse_lr(lr):
 # %% ../nbs/08_cli.ipynb #580f4f4a
 def get_recipe(model, ckpt=None, name=None) -> Recipe:
     "The model's recipe or the named one, or the checkpoint's when resuming from `ckpt` (the run's `epochs`, `bs` and `lr` override it in `make_learner`)"
-    if ckpt: return Recipe(**{**ckpt['recipe'], 'knots': ckpt['recipe'].get('knots')})   # a checkpoint from before `knots` has none
+    if ckpt: return Recipe(**ckpt['recipe'])
     try: return recipe_for(model, name)
     except ValueError as e: raise EvaTrainError(f"--recipe {name}: {e}") from None
 
