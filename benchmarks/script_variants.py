@@ -8,12 +8,14 @@ augmentation) with one thing changed; it trains the first `--epochs` epochs of t
 per-epoch train and test accuracy. The score is the mean absolute gap, in points, between its test accuracy and the one
 seed 003 logged at the same epochs (`nbs/seed_logs/003_b1a5013d46bb1ef4.csv`). Rows are appended to
 `--out`/curves.csv (one per variant and epoch) with what ran them, so variants can be run in several sittings; a
-variant already in the file is skipped unless `--again`."""
+variant already in the file is skipped unless `--again`. Denormal floats are flushed to zero (on the CPU the channel
+attention makes them, and they made steps over 2x slower)."""
 import argparse, os, platform, time
 from dataclasses import replace
 from pathlib import Path
 import pandas as pd
 import torch
+torch.set_flush_denormal(True)   # before torch starts its CPU threads: they inherit it (see 00_core, `flush_denormals`)
 from torch import nn
 from eva_attention.cli import get_data
 from eva_attention.learner import RunConfig, make_learner
@@ -73,7 +75,7 @@ if __name__ == '__main__':
     for v in a.variants:
         if v in set(old.variant) and not a.again: print(f'{v}: in {f} already (--again to rerun)'); continue
         h = run_variant(v, data, a.epochs, threads=a.threads).assign(what=VARIANTS[v][0], torch=torch.__version__,
-                                                                     machine=platform.machine())
+                                                                     machine=platform.machine(), flush_denormal=True)
         old = pd.concat([old[old.variant != v], h], ignore_index=True)
         tmp = f.with_suffix('.tmp'); old.to_csv(tmp, index=False); os.replace(tmp, f)
         print(h[['epoch', 'train_acc', 'test_acc', 'time']].to_string(index=False))
