@@ -22,7 +22,7 @@ import eva_attention
 from .core import accuracy, atomic_write, get_preds, image_grid, model_device, n_params
 from .data import CLASSES, denormalize, to_tensor
 from .loaders import DeviceLoader
-from .models import MODELS, RECIPES, get_model
+from .models import MODELS, NAMED_RECIPES, RECIPES, get_model, recipe_for
 from .checkpoint import save_checkpoint
 from .distributed import dist_info
 from .gradcam import plot_gradcam
@@ -35,16 +35,17 @@ def read_summaries(results=None): # default: `results/` beside the package, in a
 
 # %% ../nbs/07_results.ipynb #1338c1e0
 def model_table(results=None): # folder of run records; default: the repository's `results/`
-    "Every registered model: parameters, recipe, and its recorded 24-epoch accuracy and time (empty if not run)."
+    "Every registered model: parameters, recipe, its record's accuracy and time (empty if not run); a row more for each record under a named recipe (`<model>-<recipe>`)"
     runs = read_summaries(results)
-    def row(name):
-        r, s = RECIPES[name], runs.get(name, {})
-        acc = s.get('test_acc')
-        return {'model': name, 'params': f'{n_params(get_model(name)):,}', 'recipe': f'{r.opt} lr {r.lr:g}, bs {r.bs}',
-                '24-epoch test acc': f'{acc:.2%}' if acc is not None else '',
+    def row(name, recipe=None):
+        s = runs.get(f'{name}-{recipe}' if recipe else name, {})
+        r, acc = {**asdict(recipe_for(name, recipe)), **s.get('recipe', {})}, s.get('test_acc')   # the record's, if run
+        return {'model': name, 'params': f'{n_params(get_model(name)):,}',
+                'recipe': f"{recipe + ': ' if recipe else ''}{r['opt']} lr {r['lr']:g}, bs {r['bs']}",
+                'epochs': str(s.get('epochs', '')), 'test acc': f'{acc:.2%}' if acc is not None else '',
                 's/epoch': f"{s['sec_per_epoch']:.1f}" if 'sec_per_epoch' in s else '', 'device': s.get('device', ''),
                 'what it is': MODELS[name][1]}
-    return pd.DataFrame([row(n) for n in MODELS])
+    return pd.DataFrame([row(n, k) for n in MODELS for k in (None, *NAMED_RECIPES) if k is None or f'{n}-{k}' in runs])
 
 # %% ../nbs/07_results.ipynb #2bd84670
 def record_precision(s:dict) -> str:
@@ -188,6 +189,7 @@ def make_summary(learn, data, rep, cfg, **extra) -> dict:
                 test_loss=float(e.test_loss.iloc[-1]), train_acc=float(e.train_acc.iloc[-1]), sec_per_epoch=float(t.mean()),
                 first_epoch_s=float(e.time.iloc[0]), train_time_s=float(e.time.sum()),
                 device=rt.device_name, precision=rt.precision, memory_format=rt.memory_format, threads=rt.threads,
+                flush_denormal=rt.flush_denormal,                               # the CPU's denormals (00_core)
                 world_size=dist_info().world_size,                              # processes (torchrun)
                 data=str(cfg.data or os.environ.get('EVA_DATA') or 'torchvision download'), subset=cfg.subset,
                 loader=cfg.loader, n_train=len(data.y_train), n_test=len(data.y_test),
