@@ -11,7 +11,8 @@ import argparse, json, subprocess, sys, time
 def measure(flush, threads, bs, warmup, steps, scale):
     "images/s of a fresh model and of one with large attention logits, in this process"
     import torch
-    if flush: torch.set_flush_denormal(True)                          # first: the threads torch starts inherit it
+    from eva_attention.core import flush_denormals
+    if flush: flush_denormals()                                       # first: the threads torch starts inherit it
     torch.set_num_threads(threads); torch.manual_seed(0)
     from eva_attention.models import get_model
     from eva_attention.conv_vit import ChannelAttention

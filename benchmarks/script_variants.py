@@ -15,7 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 import pandas as pd
 import torch
-torch.set_flush_denormal(True)   # before torch starts its CPU threads: they inherit it (see 00_core, `flush_denormals`)
+from eva_attention.core import flush_denormals
+flush_denormals()                 # before torch starts its CPU threads: they inherit it (see 00_core)
 from torch import nn
 from eva_attention.cli import get_data
 from eva_attention.learner import RunConfig, make_learner
@@ -24,16 +25,12 @@ from eva_attention.models import get_model, recipe_for
 LOG = Path(__file__).parents[1] / 'nbs' / 'seed_logs' / '003_b1a5013d46bb1ef4.csv'
 
 def pos_zero(m): nn.init.zeros_(m[0].pos_embedding)
-def pos_small(m): nn.init.trunc_normal_(m[0].pos_embedding, std=0.02)
 
 # name: (what changes, recipe fields changed, a function applied to the fresh model)
 VARIANTS = {
     'defaults':  ("the script's defaults, our model as it is (positional map ~ N(0, 1))", {}, None),
     'pos_zero':  ("positional map initialised to zeros", {}, pos_zero),
-    'pos_small': ("positional map ~ truncated N(0, 0.02²), as in timm's ViT", {}, pos_small),
     'bs128':     ("batch 128 (391 steps an epoch) instead of 512", dict(bs=128), None),
-    'bs256':     ("batch 256 (196 steps an epoch) instead of 512", dict(bs=256), None),
-    'pos_zero_bs128': ("positional map zeros and batch 128", dict(bs=128), pos_zero),
 }
 
 def run_variant(name, data, epochs, seed=0, threads=None):

@@ -22,7 +22,7 @@ import eva_attention
 from .core import accuracy, atomic_write, get_preds, image_grid, model_device, n_params
 from .data import CLASSES, denormalize, to_tensor
 from .loaders import DeviceLoader
-from .models import MODELS, NAMED_RECIPES, RECIPES, get_model, recipe_for
+from .models import MODELS, NAMED_RECIPES, get_model, recipe_for
 from .checkpoint import save_checkpoint
 from .distributed import dist_info
 from .gradcam import plot_gradcam
