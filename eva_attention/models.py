@@ -19,11 +19,11 @@ MODELS = {  # name: (factory, what it is)
     'ultimus_nopad':    (ultimus_nopad, 'session 9 ULTIMUS, unpadded bias-free convs and FC layers'),
     'ultimus':          (ultimus,       'our ULTIMUS: same C>C>C>GAP>Ux4>FC, built to learn'),
     'ultimus_noblocks': (partial(ultimus, depth=0), 'ablation: our ULTIMUS without its 4 ULTIMUS blocks (same trunk and recipe)'),
-    'convvit_s10':      (convvit_s10,   "session 10's fully convolutional ViT (attends over channels)"),
-    'vit_conv1x1':      (vit_conv1x1,   "session 10's ViT with every Linear as a bias-free 1x1 conv"),
+    'convvit_s10':      (convvit_s10,   "submission 003's fully convolutional ViT (attends over channels)"),
+    'vit_conv1x1':      (vit_conv1x1,   "submission 004's ViT with every Linear as a bias-free 1x1 conv"),
     'convvit':          (convvit,       'our conv-ViT: a conv tokenizer, attention over 8x8 spatial tokens'),
     'convmixer':        (convmixer,     "ConvMixer-256/8, kernel 5, patch 2 (the size of its authors' CIFAR-10 script)"),
-    'convmixer_s10':    (convmixer_s10, 'ConvMixer-256/10, kernel 5, patch 2 (a deeper variant; the course published kernel and patch, not dim or depth)'),
+    'convmixer_s10':    (convmixer_s10, 'ConvMixer-256/10, kernel 5, patch 2 (a deeper variant; submission 004 shows kernel and patch, not dim or depth)'),
 }
 
 # %% ../nbs/04a_models.ipynb #e9a0831a

@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['read_summaries', 'model_table', 'record_precision', 'results_table', 'show_run', 'confusion_matrix',
            'per_class_accuracy', 'test_report', 'plot_curves', 'plot_lr', 'plot_lr_find', 'plot_confusion',
-           'plot_misclassified', 'save_fig', 'write_report', 'make_summary', 'save_summary']
+           'plot_misclassified', 'cpu_model', 'save_fig', 'write_report', 'make_summary', 'save_summary']
 
 # %% ../nbs/07_results.ipynb #905d19d1
-import json, os, platform
+import json, os, platform, re
 from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,7 +43,7 @@ def model_table(results=None): # folder of run records; default: the repository'
         return {'model': name, 'params': f'{n_params(get_model(name)):,}',
                 'recipe': f"{recipe + ': ' if recipe else ''}{r['opt']} lr {r['lr']:g}, bs {r['bs']}",
                 'epochs': str(s.get('epochs', '')), 'test acc': f'{acc:.2%}' if acc is not None else '',
-                's/epoch': f"{s['sec_per_epoch']:.1f}" if 'sec_per_epoch' in s else '', 'device': s.get('device', ''),
+                's/epoch': f"{s['sec_per_epoch']:.1f}" if 'sec_per_epoch' in s else '', 'device': ', '.join(filter(None, (s.get('device'), s.get('cpu')))),
                 'what it is': MODELS[name][1]}
     return pd.DataFrame([row(n, k) for n in MODELS for k in (None, *NAMED_RECIPES) if k is None or f'{n}-{k}' in runs])
 
@@ -54,7 +54,7 @@ def record_precision(s:dict) -> str:
 
 def results_table(runs:dict) -> pd.DataFrame:
     "One row per record in `runs` (`read_summaries`), by folder, the registered models in order; an empty row for a model with none"
-    cols = ['model', 'recipe_name', 'test_acc', 'train_acc', 'params', 'epochs', 'seed', 'precision', 'sec_per_epoch', 'device', 'data', 'command']
+    cols = ['model', 'recipe_name', 'test_acc', 'train_acc', 'params', 'epochs', 'seed', 'precision', 'sec_per_epoch', 'device', 'cpu', 'data', 'command']
     rows = []
     for m in MODELS:
         recs = [{'record': k, **{c: s.get(c) for c in cols}, 'precision': record_precision(s)} for k, s in runs.items()
@@ -162,6 +162,18 @@ def plot_misclassified(x, logits, targs, classes=CLASSES, n=12, ncols=6):
     plt.close(fig)
     return fig
 
+# %% ../nbs/07_results.ipynb #c39b0058
+def cpu_model() -> str:
+    "The CPU's model name as the OS reports it, with its x86 family and model numbers and its bf16 matrix features"
+    info = Path('/proc/cpuinfo')
+    if not info.exists(): return platform.processor() or platform.machine()      # not Linux: what Python knows
+    txt = info.read_text()
+    field = lambda k: (m.group(1).strip() if (m := re.search(rf'^{k}\s*:\s*(.*)$', txt, re.MULTILINE)) else None)
+    flags = set((field('flags') or '').split())
+    extra = [f'family {field("cpu family")}, model {field("model")}'] if field('cpu family') else []
+    extra += [f for f in ('avx512_bf16', 'amx_bf16') if f in flags]               # what bf16 on this CPU can use
+    return (field('model name') or platform.processor() or platform.machine()) + (f" ({', '.join(extra)})" if extra else '')
+
 # %% ../nbs/07_results.ipynb #e4d9ab63
 def save_fig(fig, path):
     "Save `fig` as a PNG"
@@ -188,7 +200,7 @@ def make_summary(learn, data, rep, cfg, **extra) -> dict:
     return dict(model=cfg.model, params=n_params(learn.model), epochs=r.epochs, test_acc=rep.acc,
                 test_loss=float(e.test_loss.iloc[-1]), train_acc=float(e.train_acc.iloc[-1]), sec_per_epoch=float(t.mean()),
                 first_epoch_s=float(e.time.iloc[0]), train_time_s=float(e.time.sum()),
-                device=rt.device_name, precision=rt.precision, memory_format=rt.memory_format, threads=rt.threads,
+                device=rt.device_name, cpu=cpu_model(), precision=rt.precision, memory_format=rt.memory_format, threads=rt.threads,
                 flush_denormal=rt.flush_denormal,                               # the CPU's denormals (00_core)
                 world_size=dist_info().world_size,                              # processes (torchrun)
                 data=str(cfg.data or os.environ.get('EVA_DATA') or 'torchvision download'), subset=cfg.subset,

@@ -10,12 +10,17 @@
 4. Every link to a page of ours, in README.md and in every page, names a page the site will have: nbdev names a page
    after its notebook without the number prefix (`07_results.ipynb` -> `results.html`), so a link to
    `.../07_results.html` is a 404 there; a link to a notebook (`07_results.ipynb`) must name one that exists.
+5. Every cell that draws a figure stores it: the site shows stored outputs only, so a cell that calls drawing code
+   (matplotlib, or a function of ours that draws) at its top level and stores no PNG fails, and so does a stored
+   `<Figure size ...>` text (a figure displayed without the inline backend). A cell that closes its figure on
+   purpose (`plt.close` at its top level) is exempt.
 
 Run: `python tools/check_docs.py` (needs Debian's `chromium`); `--no-browser` does steps 1 and 2 without Chromium."""
-import argparse, copy, html, re, shutil, subprocess, sys, tempfile
+import argparse, ast, copy, html, re, shutil, subprocess, sys, tempfile
 import yaml
 from pathlib import Path
 from nbconvert import HTMLExporter
+import nbformat
 from nbformat import v4
 from nbdev.config import get_config
 from nbdev.doclinks import _nbpath2html
@@ -46,6 +51,56 @@ def frontmatter(nb):
     c = nb.cells[0] if nb.cells else None
     return yaml.safe_load(c.source.strip().strip('-')) or {} if c and c.cell_type == 'raw' else {}
 
+# calls that draw: matplotlib's, and core's `image_grid`; functions defined in the notebooks that call one are added
+DRAWING = {'subplots', 'figure', 'imshow', 'plot', 'bar', 'barh', 'hist', 'scatter', 'matshow', 'image_grid'}
+
+def _parse(src):
+    "The AST of a cell, without its directives and IPython lines; None if it does not parse"
+    try: return ast.parse('\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!', '#|'))))
+    except SyntaxError: return None
+
+def _called(node):
+    "Names of the functions and methods that `node` calls, outside any function or class it defines"
+    out, todo = set(), [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)) and n is not node: continue
+        if isinstance(n, ast.Call):
+            f = n.func
+            out.add(f.attr if isinstance(f, ast.Attribute) else getattr(f, 'id', None))
+        todo.extend(ast.iter_child_nodes(n))
+    return out - {None}
+
+def _closure(calls, seed):
+    "`seed`, plus every function in `calls` {name: names it calls} that calls one of them (to a fixed point)"
+    out, grew = set(seed), True
+    while grew:
+        new = {n for n, c in calls.items() if c & out} - out
+        out |= new; grew = bool(new)
+    return out
+
+def drawing_functions(trees):
+    "DRAWING, plus every function defined in `trees` whose body calls a drawing function, less those that save their figures to files"
+    defs = [n for t in trees for n in ast.walk(t) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    calls = {d.name: set().union(*(_called(s) for s in d.body)) for d in defs}
+    writers = _closure(calls, {'savefig'}) - {'savefig'}                    # `write_report`: figures go to files
+    return _closure(calls, DRAWING) - writers
+
+def figure_problems(nb, drawers):
+    "Cells that draw at their top level (or show `<Figure size ...>` text) but store no PNG"
+    probs = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != 'code': continue
+        outs = c.get('outputs', [])
+        has_png = any('image/png' in o.get('data', {}) for o in outs)
+        fig_text = any(str(o.get('data', {}).get('text/plain', '')).startswith('<Figure size') for o in outs)
+        tree = _parse(c.source)
+        calls = _called(tree) if tree else set()
+        draws = bool(calls & drawers) and 'close' not in calls
+        if not has_png and (draws or fig_text):
+            probs.append(f'cell {i}: draws a figure ({", ".join(sorted(calls & drawers)) or "<Figure> text"}) but stores no image')
+    return probs
+
 def n_figures(nb): return sum('image/png' in o.get('data', {}) for c in nb.cells if c.cell_type == 'code' for o in c.outputs)
 
 def to_html(nb, title):
@@ -66,6 +121,8 @@ def to_html(nb, title):
     nb.metadata['title'] = title
     body, _ = HTMLExporter(template_name='classic', exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
     return body
+
+def read_cells(fn): return nbformat.read(fn, as_version=4).cells
 
 def chromium(): return shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
 
@@ -127,11 +184,14 @@ def main():
         probs = link_problems(readme.read_text(), pages, notebooks, site)
         failed += bool(probs)
         print(f'{"FAIL" if probs else "ok  "} README.md: links' + ''.join(f'\n     - {p}' for p in probs))
+    drawers = drawing_functions(t for fn in sorted(cfg.nbs_path.glob('*.ipynb'))
+                                for c in read_cells(fn) if c.cell_type == 'code' and (t := _parse(c.source)))
     for fn in sorted(cfg.nbs_path.glob('*.ipynb')):
         try: nb, warns = process_nb(fn)
         except Exception as e:
             failed += 1; print(f'FAIL {fn.name}: nbdev processing failed: {e}'); continue
         probs, title = page_problems(nb)
+        probs += figure_problems(nbformat.read(fn, as_version=4), drawers)
         probs += link_problems('\n'.join(c.source for c in nb.cells if c.cell_type == 'markdown'), pages, notebooks, site)
         probs += [f'nbdev: {w.splitlines()[0]} (cell: {w.split("---")[1].strip().splitlines()[0]!r}...)' if '---' in w
                   else f'nbdev: {w}' for w in warns]
