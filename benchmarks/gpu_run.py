@@ -224,7 +224,7 @@ def sync_count(a):
         def after_step(self, learn):
             self.k += 1
             if self.k == self.warmup + self.steps: self.w.__exit__(None, None, None); raise CancelFit()
-    d = get_data(a.data, 2048 if a.rehearse else None)
+    d = get_data(a.data, a.smoke_subset if a.rehearse else None)
     name = a.sync_count
     recipe = replace(recipe_for(name), bs=a.smoke_bs) if a.rehearse else recipe_for(name)
     learn = make_learner(get_model(name), d, recipe, RunConfig(model=name, device=a.device, quiet=True))
