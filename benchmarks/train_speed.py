@@ -27,7 +27,8 @@ from eva_attention.core import get_runtime
 from eva_attention.data import fake_cifar, load_cifar10
 from eva_attention.loaders import AUGMENTS, DeviceLoader, get_augment, get_dls, get_tfms
 from eva_attention.models import get_model, RECIPES
-from eva_attention.learner import CancelFit, Callback, GradClip, Learner, Scheduler, make_opt, make_sched
+from eva_attention.learner import CancelFit, Callback, GradClip, Learner, Scheduler
+from eva_attention.run import make_opt, make_sched
 from eva_attention.distributed import ddp, dist_info, init_distributed
 
 class StepTimer(Callback):
