@@ -48,7 +48,7 @@ def bench(name, data, path, device, bs, warmup, steps, compile=False, workers=2,
     rt, (rank, world, _) = replace(rt, device=init_distributed(rt.device)), dist_info()   # under torchrun: one of several
     model = rt.put(get_model(name))
     if path == 'course':
-        dl, _ = get_dls(data, bs, num_workers=workers, seed=0, train_tfms=get_tfms(True, seed=0, **AUGMENTS[r.augment]))
+        dl, _ = get_dls(data, bs, num_workers=workers, seed=0, train_tfms=get_tfms(True, AUGMENTS[r.augment], seed=0))
     else: dl = DeviceLoader(data.x_train, data.y_train, bs, shuffle=True, drop_last=True, augment=get_augment(r.augment),
                             device=rt.device, generator=torch.Generator(rt.device).manual_seed(0), rank=rank, world_size=world,
                             aug_generator=torch.Generator(rt.device).manual_seed(rank))

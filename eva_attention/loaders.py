@@ -25,11 +25,15 @@ from .data import CIFAR_MEAN, CIFAR_STD, CifarData, to_tensor
 from .distributed import dist_info
 
 # %% ../nbs/00a_loaders.ipynb #d5b9531a
-def get_tfms(train=True, mean=CIFAR_MEAN, std=CIFAR_STD, pad=4, hole=16, p_flip=0.5, p_hole=0.5,
-             border_mode=cv2.BORDER_REFLECT_101, size=32, seed=None) -> A.Compose:
-    "The submissions' augmentation in albumentations 2: pad+crop, flip, `hole`x`hole` cutout, normalize (train)"
+_COURSE = dict(pad=4, hole=16, p_flip=0.5, p_hole=0.5)   # submissions 000/004's list (p and fill ours)
+
+def get_tfms(train=True, aug=None, seed=None, border_mode=cv2.BORDER_REFLECT_101, size=32,
+             stats=(CIFAR_MEAN, CIFAR_STD)) -> A.Compose:
+    "The submissions' augmentation in albumentations 2: pad+crop, flip, a cutout (`aug` over the course's), normalize"
+    mean, std = stats
     norm = [A.Normalize(mean=mean, std=std), ToTensorV2()]
     if not train: return A.Compose(norm, strict=True, seed=seed)
+    pad, hole, p_flip, p_hole = (_COURSE | (aug or {})).values()
     fill = tuple(round(m * 255) for m in mean)  # the mean colour in pixels; normalizes to ~0
     return A.Compose([
         A.PadIfNeeded(size + 2*pad, size + 2*pad, border_mode=border_mode),
@@ -106,8 +110,8 @@ def batch_augment(xb:torch.Tensor, generator=None, pad=4, hole=16, p_flip=0.5, p
     return out
 
 # %% ../nbs/00a_loaders.ipynb #5a7018e8
-AUGMENTS = {'course': dict(pad=4, hole=16, p_flip=0.5, p_hole=0.5),   # submissions 000/004 (p, fill ours)
-            'flip-crop': dict(pad=4, p_flip=0.5, p_hole=0.),
+AUGMENTS = {'course': _COURSE,                                        # submissions 000/004 (p, fill ours)
+            'flip-crop': dict(pad=4, hole=16, p_flip=0.5, p_hole=0.),
             'none': None}
 
 def get_augment(name='course'):
@@ -148,7 +152,7 @@ def _per_image(data, bs, augment, seed):
     "`get_dls` with the recipe's augmentation: the script's torchvision transforms, or the course's in albumentations"
     if augment == 'script': return get_dls(data, bs, None, seed, script_tfms(True), script_tfms(False))
     aug = AUGMENTS[augment]
-    return get_dls(data, bs, seed=seed, train_tfms=get_tfms(aug is not None, seed=seed, **(aug or {})))
+    return get_dls(data, bs, seed=seed, train_tfms=get_tfms(aug is not None, aug, seed))
 
 def get_loaders(data, bs:int, augment='course', loader='device', device='cpu', seed=0):
     "(train, test) loaders seeded by `seed`: data on `device` with batched augmentation, or per image (`get_dls`)"

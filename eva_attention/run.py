@@ -93,8 +93,9 @@ def get_run(data, recipe=None, cfg=None, rt=None) -> Run:
     dls = get_loaders(data, r.bs, r.augment, c.loader, rt.device, c.seed)
     if len(dls[0]) == 0: raise ValueError(f"batch size {r.bs} is larger than the {len(data.y_train)} training images "
                                           f"(the last partial batch is dropped): lower bs")
-    if place.world_size > 1: torch.manual_seed(c.seed + place.rank)     # each process its own dropout
-    return Run(r, rt, place, dls, c, len(getattr(data, 'classes', range(10))))
+    run = Run(r, rt, place, dls, c, len(getattr(data, 'classes', range(10))))
+    if run.distributed: torch.manual_seed(c.seed + place.rank)          # each process its own dropout
+    return run
 
 # %% ../nbs/05_run.ipynb #95367800
 def make_opt(model, recipe):
