@@ -1,6 +1,7 @@
 """Training speed, images/second of training steps: a baseline path against `auto`, same model, same machine.
 
     python benchmarks/train_speed.py --device cpu --models convmixer ultimus --bs 128
+    python benchmarks/train_speed.py --device cpu --models all --paths course fp32 auto --data /path/to/cifar10 --repeats 5
     python benchmarks/train_speed.py --baseline course --data /path/to/cifar10 --models ultimus convmixer
     python benchmarks/train_speed.py --processes 2 --device cpu --models ultimus
 
@@ -12,21 +13,23 @@ Paths (each through the library's own `Learner`, with the model's recipe: Adam/A
 - `auto`:  the data on the device, the precision and memory format `get_runtime` picks for this machine (bf16 on GPUs
            that have it and on CPUs where it pays, fp16 on older GPUs, else fp32; channels_last on CUDA and on the CPU in
            fp32), `torch.compile` with `--compile`; `--precision` and `--memory-format` ask for others instead.
-Each path runs `--warmup` steps (workers, cudnn autotune, compilation), then `--steps` timed ones; images/s of each,
-their ratio, and the seconds that 24 epochs of training steps would take at that speed (50,000 images; test passes
-not counted). Without `--data` the steps train on random images (the speed of a step does not depend on its pixels).
+Each path runs `--warmup` steps (workers, cudnn autotune, compilation), then `--steps` timed ones. With `--repeats N`
+the paths are timed N times, interleaved (A B A B ...) so that a machine's drift hits every path alike; the table gives
+each path's median images/s and range, and `auto` against each other path: the median of the repeat-by-repeat ratios
+and their min-max ("no measurable difference" when that range holds 1), and the seconds that 24 epochs of training
+steps would take at the median speed (50,000 images; test passes not counted). Without `--data` the steps train on random images (the speed of a step does not depend on its pixels).
 
 `--processes N` compares instead one process (the `auto` path, `--threads` CPU threads) with N processes under
 `torchrun` (data parallel: gloo on the CPU, one thread each as torchrun sets it; NCCL on GPUs, one GPU each), the same
 global batch; each of the N runs this script again (`--worker`), and rank 0 times the steps."""
-import argparse, math, subprocess, sys, time
+import argparse, math, statistics, subprocess, sys, time
 from dataclasses import replace
 import torch
 from torch import nn
 from eva_attention.core import get_runtime
 from eva_attention.data import fake_cifar, load_cifar10
 from eva_attention.loaders import AUGMENTS, DeviceLoader, get_augment, get_dls, get_tfms
-from eva_attention.models import get_model, RECIPES
+from eva_attention.models import get_model, list_models, RECIPES
 from eva_attention.learner import CancelFit, Callback, GradClip, Learner, Scheduler
 from eva_attention.run import make_opt, make_sched
 from eva_attention.distributed import ddp, dist_info, init_distributed
@@ -68,10 +71,46 @@ def bench_processes(args, name, bs):
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return float(next(l.split()[-1] for l in out.splitlines() if l.startswith('images/s')))
 
+HEADER = ('| model | bs | path (precision, memory format) | images/s (median) | range | 24 epochs (s) | auto / this path: median ratio (range) |\n'
+          '|---|---:|---|---:|---|---:|---|')
+
+def measure(name, data, args, bs):
+    "Images/s of model `name` on each of `args.paths`, `args.repeats` times, the paths interleaved; the runtime of each path"
+    ips, rts = {p: [] for p in args.paths}, {}
+    for _ in range(args.repeats):
+        for p in args.paths:
+            kw = dict(precision=args.precision, memory_format=args.memory_format, compile=args.compile) if p == 'auto' else {}
+            v, rts[p] = bench(name, data, p, args.device, bs, args.warmup, args.steps, workers=args.workers, **kw)
+            ips[p].append(v)
+    return ips, rts
+
+def cpu_model() -> str:
+    "The CPU's model name (a figure names the CPU that made it)"
+    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): return 'unknown CPU'
+
+def verdict(ratios) -> str:
+    "A median ratio, its range, and what the range allows one to say"
+    lo, med, hi = min(ratios), statistics.median(ratios), max(ratios)
+    say = 'no measurable difference' if lo <= 1 <= hi else f"{'faster' if med > 1 else 'slower'} in every repeat"
+    return f'{med:.2f} ({lo:.2f}-{hi:.2f}): {say}'
+
+def table(name, bs, ips, rts) -> list:
+    "Markdown rows of one model: each path's median images/s, range and 24 epochs; `auto` against each other path"
+    rows = []
+    for p, v in ips.items():
+        rt, med = rts[p], statistics.median(v)
+        vs = verdict([a / b for a, b in zip(ips['auto'], v)]) if p != 'auto' and 'auto' in ips else ''
+        rows.append(f"| {name} | {bs} | {p} ({rt.precision}, {rt.memory_format}) | {med:,.0f} | {min(v):,.0f}-{max(v):,.0f} | "
+                    f"{24 * (50_000 // bs) * bs / med:,.0f} | {vs} |")
+    return rows
+
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--models', nargs='+', default=['ultimus', 'convmixer'])
+    ap.add_argument('--models', nargs='+', default=['ultimus', 'convmixer'], help="model names, or 'all'")
     ap.add_argument('--baseline', default='fp32', choices=['fp32', 'course'], help='the path `auto` is compared with')
+    ap.add_argument('--paths', nargs='+', default=None, choices=['course', 'fp32', 'auto'], help='paths to time (default: the baseline and auto)')
+    ap.add_argument('--repeats', type=int, default=1, help='time every path this many times, interleaved')
     ap.add_argument('--data', default=None, help='CIFAR-10 folder (default: random images; --baseline course needs it)')
     ap.add_argument('--bs', type=int, default=None, help="batch size (default: each model's recipe's)")
     ap.add_argument('--warmup', type=int, default=3, help='untimed steps first')
@@ -86,6 +125,8 @@ if __name__ == '__main__':
     ap.add_argument('--port', type=int, default=29517, help="torchrun's port on 127.0.0.1, with --processes")
     ap.add_argument('--worker', action='store_true', help='(internal) one of the processes torchrun starts for --processes')
     args = ap.parse_args()
+    args.paths = args.paths or [args.baseline, 'auto']
+    if args.models == ['all']: args.models = list_models()
     if args.threads: torch.set_num_threads(args.threads)
     data = load_cifar10(args.data) if args.data else fake_cifar(2048, 16)
     torch.backends.cudnn.benchmark = True
@@ -93,8 +134,11 @@ if __name__ == '__main__':
         ips, rt = bench(args.models[0], data, 'auto', args.device, args.bs, args.warmup, args.steps, compile=args.compile)
         if dist_info().rank == 0: print(f'images/s {rt} {ips}')
         sys.exit()
-    print(f'device: {get_runtime(args.device).device_name}, torch {torch.__version__}; {data.source}; '
-          f'{args.warmup} warm-up steps, {args.steps} timed steps')
+    rt0 = get_runtime(args.device)
+    print(f'device: {rt0.device_name}{", " + cpu_model() if rt0.device.type == "cpu" else ""}, torch {torch.__version__}; {data.source}; '
+          f'{args.warmup} warm-up steps, {args.steps} timed steps, {args.repeats} repeat(s) of each path, interleaved'
+          f'{"; auto compiled" if args.compile else ""}')
+    header = False
     for name in args.models:
         bs = args.bs or RECIPES[name].bs
         if args.processes > 1:
@@ -104,11 +148,6 @@ if __name__ == '__main__':
                   f'{args.processes} processes (torchrun, {"NCCL" if rt.device.type == "cuda" else "gloo"}) {many:,.1f} images/s; '
                   f'ratio {many / one:.2f}')
             continue
-        a, rt_a = bench(name, data, args.baseline, args.device, bs, args.warmup, args.steps, workers=args.workers)
-        b, rt_b = bench(name, data, 'auto', args.device, bs, args.warmup, args.steps, compile=args.compile,
-                        precision=args.precision, memory_format=args.memory_format)
-        e24 = lambda ips: 24 * (50_000 // bs) * bs / ips
-        print(f'{name} (bs {bs}): {args.baseline} ({rt_a.precision}, {rt_a.memory_format}) {a:,.1f} images/s, '
-              f'24 epochs {e24(a):,.0f} s; {args.precision} ({rt_b.precision}, {rt_b.memory_format}{", compiled" if args.compile else ""}) '
-              f'{b:,.1f} images/s, 24 epochs {e24(b):,.0f} s')
-        print(f'{name} ratio: {b / a:.2f}')
+        ips, rts = measure(name, data, args, bs)
+        if not header: print(HEADER); header = True
+        print('\n'.join(table(name, bs, ips, rts)), flush=True)
