@@ -8,7 +8,7 @@
 Each path runs one warm-up epoch (worker start-up, allocator), then the best of `--epochs` timed epochs is reported.
 """
 import argparse, time
-import numpy as np, torch
+import torch
 from torch.utils.data import DataLoader
 from eva_attention.data import load_cifar10, to_tensor
 from eva_attention.loaders import get_tfms, ImageDataset, seed_worker, batch_augment
@@ -35,7 +35,7 @@ def bench_batched(x, y, bs, epochs):
         idx = torch.randperm(len(xt), generator=g)
         for i in range(0, len(xt), bs):
             j = idx[i:i + bs]  # index_select: on a CPU far faster than xt[j] for a uint8 NHWC tensor
-            xb, yb = batch_augment(to_tensor(xt.index_select(0, j)), generator=g), yt[j]
+            batch_augment(to_tensor(xt.index_select(0, j)), generator=g), yt[j]   # the batch a step would take
         if e: best = max(best, len(xt) / (time.perf_counter() - t0))
     return best
 

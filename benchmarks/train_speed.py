@@ -92,6 +92,7 @@ def cpu_model() -> str:
 def verdict(ratios) -> str:
     "A median ratio, its range, and what the range allows one to say"
     lo, med, hi = min(ratios), statistics.median(ratios), max(ratios)
+    if len(ratios) < 3: return f'{med:.2f}: {len(ratios)} measurement(s), no spread; give --repeats 5 before calling it a difference'
     say = 'no measurable difference' if lo <= 1 <= hi else f"{'faster' if med > 1 else 'slower'} in every repeat"
     return f'{med:.2f} ({lo:.2f}-{hi:.2f}): {say}'
 
