@@ -2,21 +2,21 @@
 
     python benchmarks/augment.py --data ../shared/data/cifar10-jpg --n 10000 --bs 512 --workers 2
 
-(a) `get_tfms` + `AlbDataset` + `DataLoader(num_workers=--workers)`: decode-free per-image augmentation + collate.
+(a) `get_tfms` + `ImageDataset` + `DataLoader(num_workers=--workers)`: decode-free per-image augmentation + collate.
 (b) `to_tensor` + `batch_augment` on the CPU in the main process, on the same shuffled batches (uint8 index, normalize,
     crop/flip/cutout), with `--threads` torch threads.
 Each path runs one warm-up epoch (worker start-up, allocator), then the best of `--epochs` timed epochs is reported.
 """
 import argparse, time
-import numpy as np, torch
+import torch
 from torch.utils.data import DataLoader
 from eva_attention.data import load_cifar10, to_tensor
-from eva_attention.loaders import get_tfms, AlbDataset, seed_worker, batch_augment
+from eva_attention.loaders import get_tfms, ImageDataset, seed_worker, batch_augment
 
 
 def bench_albumentations(x, y, bs, workers, epochs):
     "Best images/s over `epochs` of the per-image albumentations DataLoader"
-    dl = DataLoader(AlbDataset(x, y, get_tfms(seed=0)), batch_size=bs, shuffle=True, num_workers=workers,
+    dl = DataLoader(ImageDataset(x, y, get_tfms(seed=0)), batch_size=bs, shuffle=True, num_workers=workers,
                     persistent_workers=workers > 0, worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(0))
     best = 0.
     for e in range(epochs + 1):  # epoch 0 warms up (starts the workers)
@@ -35,7 +35,7 @@ def bench_batched(x, y, bs, epochs):
         idx = torch.randperm(len(xt), generator=g)
         for i in range(0, len(xt), bs):
             j = idx[i:i + bs]  # index_select: on a CPU far faster than xt[j] for a uint8 NHWC tensor
-            xb, yb = batch_augment(to_tensor(xt.index_select(0, j)), generator=g), yt[j]
+            batch_augment(to_tensor(xt.index_select(0, j)), generator=g), yt[j]   # the batch a step would take
         if e: best = max(best, len(xt) / (time.perf_counter() - t0))
     return best
 

@@ -192,7 +192,7 @@ def _epochs(job:Job) -> int:
 def alone(r:Run, job:Job):
     "The benchmark or the sync count, with the device to itself, cut at the deadline"
     if job.kind == 'bench':
-        size = ['--steps', '2', '--warmup', '1', '--bs', str(r.a.smoke_bs)] if r.a.rehearse else ['--steps', str(r.a.bench_steps)]
+        size = ['--steps', '2', '--warmup', '1', '--bs', str(r.a.smoke_bs)] if r.a.rehearse else ['--steps', str(r.a.bench_steps), '--repeats', '3']
         cmd = [sys.executable, str(REPO / 'benchmarks' / 'train_speed.py'), '--baseline', 'course', '--data', r.a.data,
                '--models', *SPEED_MODELS, *size, *(['--device', r.a.device] if r.a.device else []), *job.args]
     else: cmd = [sys.executable, __file__, '--sync-count', job.model, '--data', r.a.data, *(['--device', r.a.device] if r.a.device else []),
@@ -213,7 +213,8 @@ def sync_count(a):
     "Host synchronisations per training step of `a.sync_count`'s model: `torch.cuda.set_sync_debug_mode('warn')` counted over steps"
     import torch
     from dataclasses import replace
-    from eva_attention.learner import Callback, CancelFit, RunConfig, make_learner
+    from eva_attention.learner import Callback, CancelFit
+    from eva_attention.run import RunConfig, make_learner
     from eva_attention.models import get_model, recipe_for
     from eva_attention.cli import get_data
     class Count(Callback):

@@ -19,7 +19,7 @@ from eva_attention.core import flush_denormals
 flush_denormals()                 # before torch starts its CPU threads: they inherit it (see 00_core)
 from torch import nn
 from eva_attention.cli import get_data
-from eva_attention.learner import RunConfig, make_learner
+from eva_attention.run import RunConfig, make_learner
 from eva_attention.models import get_model, recipe_for
 
 LOG = Path(__file__).parents[1] / 'nbs' / 'seed_logs' / '003_b1a5013d46bb1ef4.csv'

@@ -30,7 +30,8 @@ from eva_attention.core import get_runtime
 from eva_attention.data import fake_cifar, load_cifar10
 from eva_attention.loaders import AUGMENTS, DeviceLoader, get_augment, get_dls, get_tfms
 from eva_attention.models import get_model, list_models, RECIPES
-from eva_attention.learner import CancelFit, Callback, GradClip, Learner, Scheduler, make_opt, make_sched
+from eva_attention.learner import CancelFit, Callback, GradClip, Learner, Scheduler
+from eva_attention.run import make_opt, make_sched
 from eva_attention.distributed import ddp, dist_info, init_distributed
 
 class StepTimer(Callback):
@@ -50,7 +51,7 @@ def bench(name, data, path, device, bs, warmup, steps, compile=False, workers=2,
     rt, (rank, world, _) = replace(rt, device=init_distributed(rt.device)), dist_info()   # under torchrun: one of several
     model = rt.put(get_model(name))
     if path == 'course':
-        dl, _ = get_dls(data, bs, num_workers=workers, seed=0, train_tfms=get_tfms(True, seed=0, **AUGMENTS[r.augment]))
+        dl, _ = get_dls(data, bs, num_workers=workers, seed=0, train_tfms=get_tfms(True, AUGMENTS[r.augment], seed=0))
     else: dl = DeviceLoader(data.x_train, data.y_train, bs, shuffle=True, drop_last=True, augment=get_augment(r.augment),
                             device=rt.device, generator=torch.Generator(rt.device).manual_seed(0), rank=rank, world_size=world,
                             aug_generator=torch.Generator(rt.device).manual_seed(rank))
@@ -91,6 +92,7 @@ def cpu_model() -> str:
 def verdict(ratios) -> str:
     "A median ratio, its range, and what the range allows one to say"
     lo, med, hi = min(ratios), statistics.median(ratios), max(ratios)
+    if len(ratios) < 3: return f'{med:.2f}: {len(ratios)} measurement(s), no spread; give --repeats 5 before calling it a difference'
     say = 'no measurable difference' if lo <= 1 <= hi else f"{'faster' if med > 1 else 'slower'} in every repeat"
     return f'{med:.2f} ({lo:.2f}-{hi:.2f}): {say}'
 

@@ -7,7 +7,7 @@ __all__ = ['MODELS', 'adam_onecycle_3e3', 'ours_ultimus', 'RECIPES', 'course_scr
            'check_model', 'get_model', 'Recipe', 'recipe_for']
 
 # %% ../nbs/04a_models.ipynb #f95c1ee4
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from functools import partial
 from .ultimus import ultimus_spec, ultimus_nopad, ultimus
 from .conv_vit import convvit_s10, vit_conv1x1, convvit
