@@ -30,6 +30,7 @@ from eva_attention.core import get_runtime
 from eva_attention.data import fake_cifar, load_cifar10
 from eva_attention.loaders import AUGMENTS, DeviceLoader, get_augment, get_dls, get_tfms
 from eva_attention.models import get_model, list_models, RECIPES
+from eva_attention.report import cpu_model
 from eva_attention.learner import CancelFit, Callback, GradClip, Learner, Scheduler
 from eva_attention.run import make_opt, make_sched
 from eva_attention.distributed import ddp, dist_info, init_distributed
@@ -83,11 +84,6 @@ def measure(name, data, args, bs):
             v, rts[p] = bench(name, data, p, args.device, bs, args.warmup, args.steps, workers=args.workers, **kw)
             ips[p].append(v)
     return ips, rts
-
-def cpu_model() -> str:
-    "The CPU's model name (a figure names the CPU that made it)"
-    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): return 'unknown CPU'
 
 def verdict(ratios) -> str:
     "A median ratio, its range, and what the range allows one to say"

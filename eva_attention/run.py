@@ -186,8 +186,8 @@ class TimeEstimate(Callback):
         if est <= self.limit: return
         took = f'{est / 3600:.1f} hours' if est >= 3600 else f'{est / 60:.1f} minutes'
         self.msg = (f"note: this run will take about {took} on {learn.rt} ({self.left} steps, timed on "
-                    f"{self.n}; test passes not counted). A GPU does it in minutes; on this machine a smaller model "
-                    f"trains in minutes, e.g. --model ultimus.")
+                    f"{self.n}; test passes not counted). A smaller model trains in minutes on a CPU, "
+                    f"e.g. --model ultimus.")
         tqdm.write(self.msg, file=sys.stderr)
 
 # %% ../nbs/05_run.ipynb #306a0aaf
