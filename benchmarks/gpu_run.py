@@ -15,6 +15,7 @@ at once, so a call cut short still returns what finished):
    benchmark and the sync count run alone. A job whose record is already in `results/` is not run again.
 """
 import argparse, json, os, re, shutil, signal, subprocess, sys, tarfile, tempfile, time, warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,11 +131,14 @@ def smoke(r:Run) -> dict:
     if bad: raise SystemExit(f'gpu_run: the smoke test failed for {", ".join(bad)}: fix it and send the command again')
     return speed
 
+def _epochs(r:Run, job:Job) -> int:
+    "Epochs `job`'s record trains: its recipe's, or the rehearsal's"
+    from eva_attention.models import recipe_for
+    return r.a.smoke_epochs if r.a.rehearse else recipe_for(job.model, job.recipe).epochs
+
 def predict(r:Run, job:Job, speed:dict) -> float:
     "Seconds a record should take, from the smoke's images/s (its per-image pipeline's too, for `course_script`)"
-    from eva_attention.models import recipe_for
-    epochs = r.a.smoke_epochs if r.a.rehearse else recipe_for(job.model, job.recipe).epochs
-    n = r.a.smoke_subset if r.a.rehearse else 50_000
+    epochs, n = _epochs(r, job), r.a.smoke_subset if r.a.rehearse else 50_000
     per_img = 1 / speed[job.model] + (1 / speed['convmixer-course_script'] if job.recipe == 'course_script' else 0)
     return (epochs * n * per_img + r.a.overhead) * r.factor            # corrected by the records that have ended
 
@@ -159,12 +163,11 @@ def poll(r:Run):
         ts = epoch_times(j['log'])
         if rc is None:
             if not ts: continue
-            epochs = r.a.smoke_epochs if r.a.rehearse else _epochs(j['job'])
-            end = took + ts[-1] * (epochs - len(ts)) + r.a.overhead / 2
-            if end > took + r.left():
+            rest = ts[-1] * (_epochs(r, j['job']) - len(ts)) + r.a.overhead / 2   # seconds it still needs
+            if rest > r.left():
                 stop(j['p']); del r.running[name]
-                r.say(f'{name}: stopped after {len(ts)} epochs: it would end at {r.now() - took + end:.0f} s, past the deadline')
-                r.record(j['job'], 'stopped', epochs_done=len(ts), s_per_epoch=ts[-1], projected_end_s=round(r.now() - took + end))
+                r.say(f'{name}: stopped after {len(ts)} epochs: it would end at {r.now() + rest:.0f} s, past the deadline')
+                r.record(j['job'], 'stopped', epochs_done=len(ts), s_per_epoch=ts[-1], projected_end_s=round(r.now() + rest))
                 r.archive(j['log'], f"logs/{name}.log")
             continue
         del r.running[name]
@@ -184,10 +187,6 @@ def poll(r:Run):
         r.record(j['job'], 'done', test_acc=s['test_acc'], took_s=round(took), predicted_s=round(j['est']),
                  sec_per_epoch=s['sec_per_epoch'], concurrent_runs=j['shared'], weights=kept)
         r.archive(j['out'], f'results/{name}'); r.archive(j['log'], f"logs/{name}.log")
-
-def _epochs(job:Job) -> int:
-    from eva_attention.models import recipe_for
-    return recipe_for(job.model, job.recipe).epochs
 
 def alone(r:Run, job:Job):
     "The benchmark or the sync count, with the device to itself, cut at the deadline"
@@ -218,28 +217,29 @@ def sync_count(a):
     from eva_attention.models import get_model, recipe_for
     from eva_attention.cli import get_data
     class Count(Callback):
+        "Mark where the warnings of the timed steps begin and end in `caught`, then stop the fit"
         order = 100
-        def __init__(self, warmup, steps): self.warmup, self.steps, self.k, self.seen = warmup, steps, 0, {}
-        def before_batch(self, learn):
-            if self.k == self.warmup: self.w = warnings.catch_warnings(record=True); self.caught = self.w.__enter__(); warnings.simplefilter('always')
+        def __init__(self, caught, warmup, steps): self.caught, self.warmup, self.steps, self.k = caught, warmup, steps, 0
         def after_step(self, learn):
             self.k += 1
-            if self.k == self.warmup + self.steps: self.w.__exit__(None, None, None); raise CancelFit()
+            if self.k == self.warmup: self.first = len(self.caught)
+            if self.k == self.warmup + self.steps: self.last = len(self.caught); raise CancelFit()
     d = get_data(a.data, a.smoke_subset if a.rehearse else None)
     name = a.sync_count
     recipe = replace(recipe_for(name), bs=a.smoke_bs) if a.rehearse else recipe_for(name)
     learn = make_learner(get_model(name), d, recipe, RunConfig(model=name, device=a.device, quiet=True))
     cuda = learn.rt.device.type == 'cuda'
     if cuda: torch.cuda.set_sync_debug_mode('warn')
-    counter = Count(3, 2 if a.rehearse else 20)
-    learn.fit(1, cbs=[counter])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        counter = Count(caught, 3, 2 if a.rehearse else 20)
+        learn.fit(1, cbs=[counter])
     if cuda: torch.cuda.set_sync_debug_mode(0)
-    syncs = [w for w in counter.caught if 'synchroniz' in str(w.message)]
-    where = {}
-    for w in syncs: where[f'{Path(w.filename).name}:{w.lineno}'] = where.get(f'{Path(w.filename).name}:{w.lineno}', 0) + 1
+    syncs = [w for w in caught[counter.first:counter.last] if 'synchroniz' in str(w.message)]
+    where = Counter(f'{Path(w.filename).name}:{w.lineno}' for w in syncs)
     print(f'{name} on {learn.rt}: {len(syncs)} host synchronisations in {counter.steps} training steps '
           f'({len(syncs) / counter.steps:.2f} per step){"" if cuda else " (not CUDA: set_sync_debug_mode counts only there)"}')
-    for k, v in sorted(where.items(), key=lambda kv: -kv[1]): print(f'  {v:4d}  {k}')
+    for k, v in where.most_common(): print(f'  {v:4d}  {k}')
 
 def main(a):
     if not shutil.which('eva_train'): raise SystemExit('gpu_run: no eva_train on PATH: install the package (tools/gpu_run.sh does)')

@@ -17,7 +17,8 @@ Each path runs `--warmup` steps (workers, cudnn autotune, compilation), then `--
 the paths are timed N times, interleaved (A B A B ...) so that a machine's drift hits every path alike; the table gives
 each path's median images/s and range, and `auto` against each other path: the median of the repeat-by-repeat ratios
 and their min-max ("no measurable difference" when that range holds 1), and the seconds that 24 epochs of training
-steps would take at the median speed (50,000 images; test passes not counted). Without `--data` the steps train on random images (the speed of a step does not depend on its pixels).
+steps would take at the median speed (50,000 images; test passes not counted). Without `--data` the steps train on
+random images (the speed of a step does not depend on its pixels).
 
 `--processes N` compares instead one process (the `auto` path, `--threads` CPU threads) with N processes under
 `torchrun` (data parallel: gloo on the CPU, one thread each as torchrun sets it; NCCL on GPUs, one GPU each), the same
@@ -135,7 +136,7 @@ if __name__ == '__main__':
     print(f'device: {rt0.device_name}{", " + cpu_model() if rt0.device.type == "cpu" else ""}, torch {torch.__version__}; {data.source}; '
           f'{args.warmup} warm-up steps, {args.steps} timed steps, {args.repeats} repeat(s) of each path, interleaved'
           f'{"; auto compiled" if args.compile else ""}')
-    header = False
+    if args.processes == 1: print(HEADER)
     for name in args.models:
         bs = args.bs or RECIPES[name].bs
         if args.processes > 1:
@@ -146,5 +147,4 @@ if __name__ == '__main__':
                   f'ratio {many / one:.2f}')
             continue
         ips, rts = measure(name, data, args, bs)
-        if not header: print(HEADER); header = True
         print('\n'.join(table(name, bs, ips, rts)), flush=True)
